@@ -1,0 +1,1 @@
+"""pumpcc's client side: the launcher, command parsing, configuration."""

@@ -1,0 +1,1 @@
+"""pumpcc's local server: include analysis, file store and dispatch to workers."""

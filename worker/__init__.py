@@ -1,0 +1,1 @@
+"""pumpcc-worker: the HTTP worker that compiles jobs in sandboxed roots."""
