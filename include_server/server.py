@@ -1,0 +1,388 @@
+"""The local server: one per user, on a Unix socket, alive across builds.
+
+Life cycle (the launcher's side is in adapter/launcher.py):
+
+- Started on demand by the first launcher that finds no socket (``python -m include_server.server``,
+  detached).  Many launchers may start it at once: each new process takes an exclusive ``flock`` on
+  ``server.lock`` and only the holder binds the socket; the others exit at once, and their launchers
+  connect to the winner.  The folder is created 0700 and must belong to the user.
+- Serves each launcher on its own thread: classify, analyse, dispatch, write the outputs, reply.
+  A compile that must run locally is answered "run it here" while the server holds one of the
+  ``local_slots`` until the launcher hangs up, which bounds local compiles whatever ``-j`` is.
+- Exits after ``PUMPCC_IDLE_TIMEOUT`` seconds (default 3600) without a request, or on
+  ``pumpcc --stop-server``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+
+from adapter import local_wire
+from adapter.command import Compile, Local, classify
+from adapter.config import Config, ConfigError, load
+from adapter.launcher import runtime_dir
+from include_server.analysis import Analyzer
+from include_server.compilers import compiler_info
+from include_server.dispatch import Dispatcher, Failure
+from include_server.files import FileStore
+from include_server.stats import Stats
+
+__version__ = "0.1.0"
+FALLBACK_FAILED = 110
+# Local runs that are not fallbacks: nothing to distribute, so PUMPCC_FALLBACK=0 does not refuse them.
+NOT_FALLBACKS = frozenset({"not_compile"})
+
+
+class ConfigCache:
+    """The config for a (cwd, env), re-read as soon as its file changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple, tuple[float, tuple, Config | ConfigError]] = {}
+
+    def get(self, cwd: str, env: dict[str, str]) -> Config:
+        """Return the validated config or raise its ConfigError."""
+        from adapter.config import find_config_file
+
+        key = (cwd, env.get("PUMPCC_CONFIG"), env.get("PUMPCC_HOSTS"), env.get("HOME"))
+        now = time.monotonic()
+        path = find_config_file(cwd, env)
+        try:
+            st = os.stat(path) if path else None
+            stamp = (path, st.st_mtime_ns, st.st_size, st.st_ino) if st else (None,)
+        except OSError:
+            stamp = (path, "missing")
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is None or cached[1] != stamp:
+            try:
+                value: Config | ConfigError = load(cwd, env)
+            except ConfigError as e:
+                value = e
+            with self._lock:
+                if len(self._cache) > 1000:
+                    self._cache.clear()
+                self._cache[key] = (now, stamp, value)
+        else:
+            value = cached[2]
+        if isinstance(value, ConfigError):
+            raise value
+        return value
+
+
+class LocalSlots:
+    """Counts compiles running on this machine; the limit follows the latest config."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.running = 0
+        self.peak = 0
+
+    def acquire(self, limit: int) -> None:
+        """Wait until fewer than ``limit`` local compiles run, then count one more."""
+        with self._cond:
+            while self.running >= limit:
+                self._cond.wait()
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+
+    def release(self) -> None:
+        """A local compile ended."""
+        with self._cond:
+            self.running -= 1
+            self._cond.notify()
+
+
+class Server:
+    """Everything that lives across compiles: caches, worker states, counters."""
+
+    def __init__(self) -> None:
+        self.stats = Stats()
+        self.files = FileStore()
+        self.analyzer = Analyzer()
+        self.dispatcher = Dispatcher(self.files, self.stats)
+        self.configs = ConfigCache()
+        self.local_slots = LocalSlots()
+        self.last_request = time.monotonic()
+        self.active = 0
+        self.started = time.time()
+        self.stopping = threading.Event()
+
+    # -- one launcher's request -----------------------------------------------------------------
+
+    def handle(self, conn: socket.socket) -> None:
+        """Serve one launcher connection from request to reply."""
+        payload = _recv_message(conn)
+        if payload is None:
+            return
+        try:
+            kind, cwd, umask, argv, env = local_wire.decode_request(payload)
+        except ValueError as e:
+            conn.sendall(local_wire.encode_result(FALLBACK_FAILED, b"", f"pumpcc: {e}\n".encode()))
+            return
+        if kind == "compile":
+            self.compile(conn, cwd, umask, argv, env)
+        else:
+            conn.sendall(local_wire.encode_json(json.dumps(self.control(kind, cwd, env))))
+
+    def control(self, kind: str, cwd: str, env: dict[str, str]) -> dict:
+        """Answer ``pumpcc --stats`` and friends."""
+        if kind == "stats":
+            return self.status()
+        if kind == "zero":
+            self.stats.zero()
+            return {"ok": True}
+        if kind == "stop":
+            self.stopping.set()
+            return {"ok": True}
+        if kind in ("hosts", "jobs"):
+            try:
+                config = self.configs.get(cwd, env)
+            except ConfigError as e:
+                return {"error": str(e)}
+            hosts = self.dispatcher.hosts(config)
+            up = sum(h["slots"] for h in hosts if h["state"] == "up")
+            return {
+                "hosts": hosts,
+                "local_slots": config.local_slots,
+                "jobs": up + config.local_slots,
+            }
+        return {"ok": True, "pid": os.getpid(), "version": __version__}
+
+    def status(self) -> dict:
+        """The stats document plus what the server itself holds."""
+        snapshot = self.stats.snapshot()
+        snapshot["server"] = {
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 1),
+            "rss_kb": _rss_kb(),
+            "cpu_s": round(sum(os.times()[:2]), 3),
+            "local_running": self.local_slots.running,
+            "local_peak": self.local_slots.peak,
+            "files": self.files.memory(),
+        }
+        return snapshot
+
+    def compile(
+        self, conn: socket.socket, cwd: str, umask: int, argv: list[str], env: dict[str, str]
+    ) -> None:
+        """Run one compile remotely if at all possible, else hand it back to the launcher."""
+        started = time.monotonic()
+        self.stats.add(compiles=1)
+        verbose = env.get("PUMPCC_VERBOSE") == "1"
+        try:
+            config = self.configs.get(cwd, env)
+        except ConfigError as e:
+            self._local(conn, env, Config(None, ()), "config_error", str(e), "", always_say=True)
+            return
+        decision = classify(argv, cwd, env)
+        if isinstance(decision, Local):
+            self._local(conn, env, config, decision.reason, decision.detail, argv[-1])
+            return
+        try:
+            outcome = self._remote(decision, config)
+        except Exception as e:  # a pumpcc bug must never break the build
+            print(f"pumpcc bug, please report:\n{traceback.format_exc()}", file=sys.stderr)
+            outcome = Failure("internal_error", f"{type(e).__name__}: {e}")
+        if isinstance(outcome, Failure):
+            self._local(conn, env, config, outcome.reason, outcome.detail, decision.source)
+            return
+        try:
+            _write_outputs(decision, outcome.outputs, umask)
+        except OSError as e:
+            detail = f"writing {e.filename}: {e.strerror}"
+            self._local(conn, env, config, "output_error", detail, decision.source)
+            return
+        self.stats.add(remote=1)
+        if outcome.exit_code != 0:
+            self.stats.add(compile_errors=1)
+        total_ms = (time.monotonic() - started) * 1000
+        self.stats.timing(total=total_ms, compile=outcome.times.get("compile_ms", 0))
+        err = outcome.stderr
+        if verbose:
+            line = f"pumpcc: {decision.source}: remote on {outcome.worker} ({total_ms:.0f} ms)\n"
+            err += line.encode()
+        conn.sendall(local_wire.encode_result(outcome.exit_code, outcome.stdout, err))
+
+    def _remote(self, compile: Compile, config: Config):
+        """Analyse and dispatch; returns a ``Remote`` or a ``Failure``."""
+        info = compiler_info(compile.compiler)
+        identity = (os.path.basename(compile.argv0), info.version, info.target)
+        t0 = time.monotonic()
+        closure = self.analyzer.closure(compile)
+        analysis_ms = (time.monotonic() - t0) * 1000
+        self.stats.add(analyses=1)
+        self.stats.timing(analysis=analysis_ms)
+        if closure.gave_up:
+            self.stats.analysis_gave_up(closure.gave_up)
+            return Failure("analysis_gave_up", closure.gave_up)
+        return self.dispatcher.run(compile, closure, identity, config)
+
+    def _local(
+        self,
+        conn: socket.socket,
+        env: dict[str, str],
+        config: Config,
+        reason: str,
+        detail: str,
+        source: str,
+        always_say: bool = False,
+    ) -> None:
+        """Tell the launcher to compile here (holding a local slot), or refuse under FALLBACK=0."""
+        fallback = env.get("PUMPCC_FALLBACK", "1" if config.fallback else "0") != "0"
+        if reason not in NOT_FALLBACKS and not fallback:
+            self.stats.add(fallback_refused=1)
+            message = f"pumpcc: {source}: cannot compile remotely ({reason}: {detail})\n"
+            conn.sendall(local_wire.encode_result(FALLBACK_FAILED, b"", message.encode()))
+            return
+        self.stats.local(reason, detail, source)
+        say = ""
+        if always_say or env.get("PUMPCC_VERBOSE") == "1":
+            say = f"pumpcc: {source}: local ({reason}: {detail})\n" if source else f"{detail}\n"
+        self.local_slots.acquire(config.local_slots)
+        try:
+            conn.sendall(local_wire.encode_local(say))
+            conn.settimeout(None)
+            while conn.recv(4096):  # the launcher hangs up when its compiler has finished
+                pass
+        except OSError:
+            pass
+        finally:
+            self.local_slots.release()
+
+
+def _write_outputs(compile: Compile, outputs: dict[str, bytes], umask: int) -> None:
+    """Write each output atomically (a killed build never leaves half an object)."""
+    for name in compile.outputs:
+        data = outputs.get(name)
+        if data is None:
+            continue
+        path = os.path.join(compile.cwd, name)
+        tmp = f"{path}.pumpcc-{os.getpid()}-{threading.get_ident()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o666 & ~umask)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+
+def _recv_message(conn: socket.socket) -> bytes | None:
+    head = b""
+    while len(head) < 4:
+        chunk = conn.recv(4 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    size = int.from_bytes(head, "big")
+    if size > 64 << 20:
+        return None
+    chunks, remaining = [], size
+    while remaining:
+        chunk = conn.recv(min(remaining, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server: Server = self.server.pumpcc  # type: ignore[attr-defined]
+        server.active += 1
+        server.last_request = time.monotonic()
+        try:
+            server.handle(self.request)
+        except OSError:
+            pass  # the launcher went away; it runs the compiler itself
+        except Exception:
+            print(f"pumpcc bug, please report:\n{traceback.format_exc()}", file=sys.stderr)
+        finally:
+            server.active -= 1
+            server.last_request = time.monotonic()
+
+
+class _SocketServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+    request_queue_size = 512
+
+
+def _prepare_folder(folder: str) -> None:
+    """Create the runtime folder 0700 and refuse one that another user could write to."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    st = os.stat(folder)
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise SystemExit(f"pumpcc: {folder}: must belong to you with mode 0700; not starting")
+
+
+def serve(folder: str, idle_timeout: float) -> int:
+    """Run the server in ``folder`` until idle or stopped; 0 if another server already runs."""
+    _prepare_folder(folder)
+    lock = open(os.path.join(folder, "server.lock"), "a+")  # noqa: SIM115 - held for life
+    deadline = time.monotonic() + 5  # a stopping server may still hold the lock for a moment
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return 0  # another server runs
+            time.sleep(0.05)
+    path = os.path.join(folder, "server.sock")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    os.umask(0o077)
+    state = Server()
+    server = _SocketServer(path, _Handler)
+    server.pumpcc = state  # type: ignore[attr-defined]
+    print(f"pumpcc server {__version__} pid {os.getpid()} listening on {path}", flush=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    while not state.stopping.wait(1.0):
+        idle = time.monotonic() - state.last_request
+        if state.active == 0 and idle > idle_timeout:
+            print("pumpcc server idle, exiting", flush=True)
+            break
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    server.shutdown()
+    return 0
+
+
+def main() -> int:
+    """``python -m include_server.server``: what the launcher spawns."""
+    folder = runtime_dir(os.environ)
+    idle = float(os.environ.get("PUMPCC_IDLE_TIMEOUT", "3600"))
+    return serve(folder, idle)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
