@@ -1,9 +1,9 @@
 """Classify a compiler command: a distributable compile, or something to run locally and why.
 
-A command is distributable when it compiles exactly one C, C++, Objective-C or preprocessed-assembly
-source to an object (``-c``) and uses no option the table marks LOCAL.  Everything else (linking,
-``-E``, ``-M`` without ``-c``, several sources, stdin, precompiled headers) runs locally; the reason is
-returned as data and becomes a stats counter.
+A command is distributable when it compiles exactly one C, C++, Objective-C or preprocessed
+assembly source to an object (``-c``) and uses no option the table marks LOCAL.  Everything else
+(linking, ``-E``, ``-M`` without ``-c``, several sources, stdin, precompiled headers) runs locally;
+the reason is returned as data and becomes a stats counter.
 """
 
 from __future__ import annotations

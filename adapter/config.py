@@ -199,10 +199,7 @@ def load_file(path: str) -> Config:
 def load(cwd: str, env: dict[str, str]) -> Config:
     """The configuration for a compile run in ``cwd`` with environment ``env``."""
     path = find_config_file(cwd, env)
-    if path is None:
-        config = Config(path=None, workers=())
-    else:
-        config = load_file(path)
+    config = Config(path=None, workers=()) if path is None else load_file(path)
     hosts = env.get("PUMPCC_HOSTS")
     if hosts is not None and hosts.strip():
         config = Config(**{**config.__dict__, "workers": parse_hosts(hosts)})

@@ -6,10 +6,9 @@ including the interpreter); all real work -- parsing, analysis, HTTP -- happens 
 local server.  Whatever goes wrong on the way to the server, the compiler still runs here.
 """
 
+import _socket
 import os
 import sys
-
-import _socket
 
 from adapter import local_wire
 
@@ -25,7 +24,7 @@ def runtime_dir(env) -> str:
     xdg = env.get("XDG_RUNTIME_DIR")
     if xdg:
         return xdg + "/pumpcc"
-    return "/tmp/pumpcc-%d" % os.getuid()
+    return f"/tmp/pumpcc-{os.getuid()}"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -127,7 +126,7 @@ def _run_locally(argv: list[str], env) -> int:
     try:
         pid = os.posix_spawnp(argv[0], argv, env)
     except OSError as e:
-        _write_all(2, ("pumpcc: cannot run %s: %s\n" % (argv[0], e.strerror)).encode())
+        _write_all(2, f"pumpcc: cannot run {argv[0]}: {e.strerror}\n".encode())
         return 127
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
@@ -143,8 +142,11 @@ def _compile(argv: list[str]) -> int:
         sock = connect_server(env)
     except OSError as e:
         if env.get("PUMPCC_FALLBACK") == "0":
-            message = "pumpcc: local server unreachable (%s); see %s/server.log\n"
-            _write_all(2, (message % (e.strerror or e, runtime_dir(env))).encode())
+            where = runtime_dir(env)
+            message = (
+                f"pumpcc: local server unreachable ({e.strerror or e}); see {where}/server.log\n"
+            )
+            _write_all(2, message.encode())
             return FALLBACK_FAILED
         return _run_locally(argv, env)
     try:

@@ -51,7 +51,7 @@ def decode_request(payload: bytes) -> tuple[str, str, int, list[str], dict[str, 
         key, sep, value = entry.partition(b"=")
         if sep:
             env[fsdecode(key)] = fsdecode(value)
-    return kind, cwd, argv, env
+    return kind, cwd, umask, argv, env
 
 
 def encode_result(exit_code: int, stdout: bytes, stderr: bytes) -> bytes:

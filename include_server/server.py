@@ -15,6 +15,7 @@ Life cycle (the launcher's side is in adapter/launcher.py):
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -37,7 +38,7 @@ from include_server.stats import Stats
 
 __version__ = "0.1.0"
 FALLBACK_FAILED = 110
-# Local runs that are not fallbacks: nothing to distribute, so PUMPCC_FALLBACK=0 does not refuse them.
+# Local runs that are not fallbacks (nothing to distribute): PUMPCC_FALLBACK=0 lets them run.
 NOT_FALLBACKS = frozenset({"not_compile"})
 
 
@@ -353,10 +354,8 @@ def serve(folder: str, idle_timeout: float) -> int:
                 return 0  # another server runs
             time.sleep(0.05)
     path = os.path.join(folder, "server.sock")
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     os.umask(0o077)
     state = Server()
     server = _SocketServer(path, _Handler)
@@ -369,10 +368,8 @@ def serve(folder: str, idle_timeout: float) -> int:
         if state.active == 0 and idle > idle_timeout:
             print("pumpcc server idle, exiting", flush=True)
             break
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     server.shutdown()
     return 0
 
