@@ -369,8 +369,12 @@ def serve(folder: str, idle_timeout: float) -> int:
             print("pumpcc server idle, exiting", flush=True)
             break
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(path)  # new launchers start a new server from here on
     server.shutdown()
+    server.server_close()
+    deadline = time.monotonic() + 30
+    while state.active and time.monotonic() < deadline:  # let running compiles reply
+        time.sleep(0.05)
     return 0
 
 

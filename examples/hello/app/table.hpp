@@ -1,0 +1,5 @@
+#pragma once
+#include <string>
+#include <vector>
+
+std::string render(const std::vector<std::string> &rows);
