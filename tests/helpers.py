@@ -20,6 +20,48 @@ CASES = REPO / "tests" / "cases"
 CORPORA = REPO.parent / "shared" / "corpora"
 
 
+# The real projects of ../shared/corpora: tarball, top folder, CMake flags (from its README).
+CORPUS_PROJECTS = {
+    "cjson": ("cjson_1.7.15.orig.tar.gz", "cJSON-1.7.15", ["-DCMAKE_BUILD_TYPE=Release"]),
+    "libuv": (
+        "libuv1_1.44.2.orig.tar.gz",
+        "libuv1-1.44.2",
+        ["-DCMAKE_BUILD_TYPE=Release", "-DLIBUV_BUILD_TESTS=OFF"],
+    ),
+    "curl": (
+        "curl_7.88.1.orig.tar.gz",
+        "curl-7.88.1",
+        [
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DCURL_USE_OPENSSL=OFF",
+            "-DCURL_ZLIB=OFF",
+            "-DBUILD_TESTING=OFF",
+            "-DCURL_DISABLE_LDAP=ON",
+            "-DUSE_LIBIDN2=OFF",
+            "-DCURL_USE_LIBSSH2=OFF",
+            "-DCURL_USE_LIBPSL=OFF",
+        ],
+    ),
+    "yaml-cpp": (
+        "yaml-cpp_0.7.0+dfsg.orig.tar.xz",
+        "yaml-cpp-yaml-cpp-0.7.0",
+        ["-DCMAKE_BUILD_TYPE=Release", "-DYAML_CPP_BUILD_TESTS=OFF", "-DYAML_CPP_BUILD_TOOLS=OFF"],
+    ),
+}
+
+
+def unpack_corpus(name: str, dest: Path) -> tuple[Path, list[str]]:
+    """Unpack a corpus project under ``dest`` (once) and return its source folder and flags."""
+    import tarfile
+
+    tarball, top, flags = CORPUS_PROJECTS[name]
+    if not (dest / top).is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(CORPORA / tarball) as tar:
+            tar.extractall(dest, filter="data")
+    return dest / top, list(flags)
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as s:
@@ -142,8 +184,12 @@ def ninja(build: Path, env: dict, *args: str, check: bool = True) -> subprocess.
 
 
 def objects(build: Path) -> dict[str, bytes]:
-    """Every object file under a build folder, by relative path."""
-    return {str(p.relative_to(build)): p.read_bytes() for p in sorted(build.rglob("*.o"))}
+    """Every object file the build made, by relative path (not CMake's configure-time probes)."""
+    return {
+        str(p.relative_to(build)): p.read_bytes()
+        for p in sorted(build.rglob("*.o"))
+        if not any(part.startswith(("CompilerId", "CMakeScratch")) for part in p.parts)
+    }
 
 
 def ninja_deps(build: Path, env: dict) -> dict[str, list[str]]:
