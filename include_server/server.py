@@ -116,6 +116,52 @@ class Server:
         self.active = 0
         self.started = time.time()
         self.stopping = threading.Event()
+        self._jobs_lock = threading.Lock()
+        self.jobs: dict[int, dict] = {}  # compiles in progress, for the live view
+        self._next_job = 0
+
+    def _job_begin(self, source: str, where: str) -> int:
+        with self._jobs_lock:
+            self._next_job += 1
+            self.jobs[self._next_job] = {"source": source, "where": where, "since": time.time()}
+            return self._next_job
+
+    def _job_update(self, job: int, where: str) -> None:
+        with self._jobs_lock:
+            if job in self.jobs:
+                self.jobs[job]["where"] = where
+
+    def _job_end(self, job: int) -> None:
+        with self._jobs_lock:
+            self.jobs.pop(job, None)
+
+    def live(self, cwd: str, env: dict[str, str]) -> dict:
+        """What the live views show: workers with their load, compiles in progress, stats."""
+        try:
+            config = self.configs.get(cwd, env)
+            workers = [
+                {
+                    "url": w.url,
+                    "slots": w.slots,
+                    "in_flight": w.in_flight,
+                    "jobs": w.jobs,
+                    "state": w.state(time.monotonic()),
+                }
+                for w in self.dispatcher.workers(config)
+            ]
+            local_slots, error = config.local_slots, None
+        except ConfigError as e:
+            workers, local_slots, error = [], 0, str(e)
+        with self._jobs_lock:
+            jobs = [dict(j) for j in self.jobs.values()]
+        return {
+            "workers": workers,
+            "local_slots": local_slots,
+            "local_running": self.local_slots.running,
+            "jobs": sorted(jobs, key=lambda j: j["since"]),
+            "stats": self.stats.snapshot(),
+            "config_error": error,
+        }
 
     # -- one launcher's request -----------------------------------------------------------------
 
@@ -144,6 +190,8 @@ class Server:
         if kind == "stop":
             self.stopping.set()
             return {"ok": True}
+        if kind == "live":
+            return self.live(cwd, env)
         if kind in ("hosts", "jobs"):
             try:
                 config = self.configs.get(cwd, env)
@@ -177,31 +225,49 @@ class Server:
         self, conn: socket.socket, cwd: str, umask: int, argv: list[str], env: dict[str, str]
     ) -> None:
         """Run one compile remotely if at all possible, else hand it back to the launcher."""
+        job = self._job_begin(argv[-1] if argv else "", "starting")
+        try:
+            self._compile(conn, cwd, umask, argv, env, job)
+        finally:
+            self._job_end(job)
+
+    def _compile(
+        self,
+        conn: socket.socket,
+        cwd: str,
+        umask: int,
+        argv: list[str],
+        env: dict[str, str],
+        job: int,
+    ) -> None:
         started = time.monotonic()
         self.stats.add(compiles=1)
         verbose = env.get("PUMPCC_VERBOSE") == "1"
         try:
             config = self.configs.get(cwd, env)
         except ConfigError as e:
-            self._local(conn, env, Config(None, ()), "config_error", str(e), "", always_say=True)
+            self._local(
+                conn, env, Config(None, ()), "config_error", str(e), "", job, always_say=True
+            )
             return
         decision = classify(argv, cwd, env)
         if isinstance(decision, Local):
-            self._local(conn, env, config, decision.reason, decision.detail, argv[-1])
+            self._local(conn, env, config, decision.reason, decision.detail, argv[-1], job)
             return
+        self._job_update(job, "remote")
         try:
             outcome = self._remote(decision, config)
         except Exception as e:  # a pumpcc bug must never break the build
             print(f"pumpcc bug, please report:\n{traceback.format_exc()}", file=sys.stderr)
             outcome = Failure("internal_error", f"{type(e).__name__}: {e}")
         if isinstance(outcome, Failure):
-            self._local(conn, env, config, outcome.reason, outcome.detail, decision.source)
+            self._local(conn, env, config, outcome.reason, outcome.detail, decision.source, job)
             return
         try:
             _write_outputs(decision, outcome.outputs, umask)
         except OSError as e:
             detail = f"writing {e.filename}: {e.strerror}"
-            self._local(conn, env, config, "output_error", detail, decision.source)
+            self._local(conn, env, config, "output_error", detail, decision.source, job)
             return
         self.stats.add(remote=1)
         if outcome.exit_code != 0:
@@ -236,6 +302,7 @@ class Server:
         reason: str,
         detail: str,
         source: str,
+        job: int,
         always_say: bool = False,
     ) -> None:
         """Tell the launcher to compile here (holding a local slot), or refuse under FALLBACK=0."""
@@ -249,7 +316,9 @@ class Server:
         say = ""
         if always_say or env.get("PUMPCC_VERBOSE") == "1":
             say = f"pumpcc: {source}: local ({reason}: {detail})\n" if source else f"{detail}\n"
+        self._job_update(job, f"waiting for a local slot ({reason})")
         self.local_slots.acquire(config.local_slots)
+        self._job_update(job, f"local ({reason})")
         try:
             conn.sendall(local_wire.encode_local(say))
             conn.settimeout(None)
