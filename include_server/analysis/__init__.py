@@ -1,0 +1,131 @@
+"""Static include analysis: which files a worker needs for one compile, without preprocessing.
+
+``Analyzer.closure(compile)`` answers with a superset of the files the real preprocessor opens
+(every branch of every conditional is followed, computed includes are expanded against every
+reachable definition), split into user files to ship and system files the worker verifies.  One
+``Analyzer`` lives as long as the server; its caches are revalidated by stat on every call, so
+headers edited or generated between (or during) builds are seen at once.
+
+Modules: ``lexer`` (directives of one file), ``macros`` (computed includes), ``search`` (the
+compiler's search order), ``store`` (fresh stat/listing/parse caches), ``walk`` (the fixed-point
+traversal), ``paths`` (normalisation and symbolic links for the worker's tree).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from dataclasses import dataclass
+
+from adapter.command import Compile
+from include_server.analysis.paths import Links, safe_norm
+from include_server.analysis.search import Context, build_context, context_key, find
+from include_server.analysis.store import Snapshot, Store
+from include_server.analysis.walk import Memo, Node, Walk
+
+MAX_CONTEXTS = 1000
+
+
+@dataclass
+class Closure:
+    """What one compile needs on the worker (see ARCHITECTURE.md)."""
+
+    files: list[str]
+    system_files: list[str]
+    dirs: list[str]
+    symlinks: list[tuple[str, str]]
+    absent: list[str]
+    gave_up: str | None
+
+
+class Analyzer:
+    """Holds every cache; one per long-lived server; ``closure()`` may be called from threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store = Store()
+        self._memo = Memo()
+        self._contexts: dict[tuple, tuple[int, Context]] = {}
+        self._consulted: dict[int, set[str]] = {}  # folders each context's resolutions listed
+        self._next_id = 0
+
+    def closure(self, compile: Compile) -> Closure:
+        """The files, folders and links the worker needs to run ``compile``."""
+        with self._lock:
+            snap = self._store.snapshot()
+            ctx_id, ctx = self._context(compile, snap)
+            consulted = self._consulted.setdefault(ctx_id, set())
+            for folder in consulted:  # a header appearing anywhere we looked moves the epoch
+                self._store.listing(snap, folder)
+            self._memo.check(self._store.epoch)
+            walk = Walk(self._store, self._memo, ctx, ctx_id, snap)
+            source = os.path.join(compile.cwd, compile.source)
+            gave_up = None if snap.is_file(source) else f"cannot read the source: {source}"
+            walk.run(self._forced(walk, compile, ctx) + [(source, -1)])
+            consulted |= snap.listed
+            return self._result(walk, compile, ctx, snap, gave_up or walk.gave_up)
+
+    def _context(self, compile: Compile, snap: Snapshot) -> tuple[int, Context]:
+        """The search context of a compile, built once per distinct set of options."""
+        key = context_key(compile)
+        found = self._contexts.get(key)
+        if found is None:
+            if len(self._contexts) >= MAX_CONTEXTS:
+                self._contexts.clear()
+                self._consulted.clear()
+                self._memo.edges.clear()
+            self._next_id += 1
+            found = (self._next_id, build_context(compile, snap))
+            self._contexts[key] = found
+        return found
+
+    def _forced(self, walk: Walk, compile: Compile, ctx: Context) -> list[Node]:
+        """-include / -imacros: the cwd first, then the quote chain (not the includer folder)."""
+        nodes: list[Node] = []
+        for value in ctx.forced:
+            path = os.path.join(compile.cwd, value)
+            if walk.snap.is_file(path):
+                nodes.append((path, -1))
+                continue
+            found, index = find(self._store, walk.snap, ctx.chain, value)
+            if found:
+                nodes.append((found, index))
+        return nodes
+
+    def _result(
+        self, walk: Walk, compile: Compile, ctx: Context, snap: Snapshot, gave_up: str | None
+    ) -> Closure:
+        """Split the reached files into shipped and system ones; add folders and links."""
+        system_prefixes = tuple(d.rstrip("/") + "/" for d in ctx.system)
+        bases: dict[str, None] = {}
+        links = Links(snap)
+        files: dict[str, None] = {}
+        system: dict[str, None] = {}
+        for path in list(dict.fromkeys(p for p, _ in walk.visited)) + list(walk.probed):
+            if path not in walk.paths and path not in walk.probed:
+                continue  # reached a name that is not a readable file: nothing to ship
+            if path.startswith(system_prefixes):
+                system[path] = None
+                continue
+            norm = safe_norm(snap, path, bases)
+            files[norm] = None
+            links.add(norm)
+        dirs: dict[str, None] = {}
+        for folder in (compile.cwd, *ctx.chain):
+            st = snap.stat(folder)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                norm = safe_norm(snap, folder, bases)
+                dirs[norm] = None
+                if not norm.startswith(system_prefixes):
+                    links.add(norm, is_dir=True)
+        dirs.update(bases)
+        dirs.update(links.real_dirs)
+        return Closure(
+            files=list(files),
+            system_files=list(system),
+            dirs=list(dirs),
+            symlinks=list(links.links),
+            absent=list(walk.absent),
+            gave_up=gave_up,
+        )

@@ -1,0 +1,250 @@
+"""The closure walk of one translation unit: follow every include to a fixed point.
+
+A node is a file as the compiler opens it plus the chain position it was found at (only kept for
+files that use ``#include_next``, where the position decides what comes next).  Each node's
+resolved literal includes are memoised per search context and store epoch, so a header seen by an
+earlier translation unit costs a dictionary lookup.  Computed includes are evaluated against every
+definition of each macro in the files reached so far; files they add may define more, so the walk
+repeats until nothing new appears.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from include_server.analysis.lexer import Directive, Facts, Macro
+from include_server.analysis.macros import Expander, Overflow, header_names, spelled_names
+from include_server.analysis.search import Context, find
+from include_server.analysis.store import Snapshot, Store
+
+Node = tuple[str, int]
+MAX_EVAL_VARIANTS = 16  # memoised evaluations kept per computed include
+
+
+@dataclass(frozen=True)
+class Edges:
+    """What one file leads to under one search context."""
+
+    targets: tuple[Node, ...]
+    computed: tuple[Directive, ...]
+    probed: tuple[str, ...]  # files found by literal __has_include: shipped, not walked
+    absent: tuple[str, ...]  # paths a literal __has_include looked for and did not find
+    computed_probes: tuple[Directive, ...]
+
+
+@dataclass
+class Evaluation:
+    """A computed include's header names, valid while the macros it consulted are unchanged."""
+
+    consulted: dict[str, frozenset[Macro]]
+    names: frozenset[tuple[str, str]]
+    overflowed: bool
+
+
+class Memo:
+    """Per-server memos on top of the store, dropped whenever the store's epoch moves."""
+
+    def __init__(self) -> None:
+        self.epoch = -1
+        self.edges: dict[tuple[int, Node], Edges] = {}
+        self.evaluations: dict[tuple[str, ...], list[Evaluation]] = {}
+
+    def check(self, epoch: int) -> None:
+        """Forget resolutions made against an older view of the file system."""
+        if epoch != self.epoch:
+            self.edges.clear()
+            self.epoch = epoch
+
+
+class Walk:
+    """One ``closure()`` call's traversal."""
+
+    def __init__(self, store: Store, memo: Memo, ctx: Context, ctx_id: int, snap: Snapshot):
+        self.store, self.memo, self.ctx, self.ctx_id, self.snap = store, memo, ctx, ctx_id, snap
+        self.visited: dict[Node, None] = {}
+        self.paths: set[str] = set()
+        self.probed: dict[str, None] = {}
+        self.absent: dict[str, None] = {}
+        self.computed: dict[tuple[Node, Directive], None] = {}
+        self.computed_probes: dict[tuple[Node, Directive], None] = {}
+        self.gave_up: str | None = None
+        self._queue: list[Node] = []
+        self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
+
+    def run(self, roots: list[Node]) -> None:
+        """Walk from the roots until no computed include names a file not yet reached."""
+        for node in roots:
+            self._push(node)
+        while True:
+            self._drain()
+            if not self._evaluate_round():
+                break
+        for node, directive in self.computed_probes:
+            for form, name in self._names(node, directive):
+                literal = Directive(directive.kind, form, name, (), directive.line)
+                hit, misses = self._probe(node, literal)
+                self.probed.update(dict.fromkeys(hit))
+                self.absent.update(dict.fromkeys(misses))
+
+    def _push(self, node: Node) -> None:
+        if node not in self.visited:
+            self.visited[node] = None
+            self._queue.append(node)
+
+    def _drain(self) -> None:
+        """Breadth-first over literal includes, memoised per (context, node)."""
+        queue = self._queue
+        while queue:
+            node = queue.pop()
+            facts = self.store.facts(self.snap, node[0])
+            if facts is None:
+                continue
+            self.paths.add(node[0])
+            if not facts.uses_next:
+                node = (node[0], -1)
+            edges = self.memo.edges.get((self.ctx_id, node))
+            if edges is None:
+                edges = self._edges(node, facts)
+                self.memo.edges[(self.ctx_id, node)] = edges
+            for target in edges.targets:
+                if target not in self.visited:
+                    self.visited[target] = None
+                    queue.append(target)
+            for directive in edges.computed:
+                self.computed[(node, directive)] = None
+            for directive in edges.computed_probes:
+                self.computed_probes[(node, directive)] = None
+            for path in edges.probed:
+                self.probed[path] = None
+            for path in edges.absent:
+                self.absent[path] = None
+
+    def _edges(self, node: Node, facts: Facts) -> Edges:
+        """Resolve a file's literal includes and probes; set its computed ones aside."""
+        targets: list[Node] = []
+        computed: list[Directive] = []
+        for directive in facts.includes:
+            if directive.form:
+                targets.extend(self.resolve(node, directive))
+            else:
+                computed.append(directive)
+        probed: list[str] = []
+        absent: list[str] = []
+        computed_probes: list[Directive] = []
+        for directive in facts.probes:
+            if directive.form:
+                hit, misses = self._probe(node, directive)
+                probed.extend(hit)
+                absent.extend(misses)
+            else:
+                computed_probes.append(directive)
+        return Edges(
+            tuple(dict.fromkeys(targets)),
+            tuple(computed),
+            tuple(dict.fromkeys(probed)),
+            tuple(dict.fromkeys(absent)),
+            tuple(computed_probes),
+        )
+
+    def resolve(self, node: Node, directive: Directive) -> list[Node]:
+        """Where the compiler finds a header name (a superset where the position is unknown)."""
+        name = directive.name
+        if not name:
+            return []
+        if name.startswith("/"):
+            return [(name, -1)] if self.snap.is_file(name) else []
+        chain = self.ctx.chain
+        index = node[1]
+        if directive.is_next and index >= 0:
+            return self._search(chain, index + 1, name)
+        found: list[Node] = []
+        if directive.form == '"':
+            path, _ = find(self.store, self.snap, (os.path.dirname(node[0]),), name)
+            if path:
+                found.append((path, -1))
+        if not found or directive.is_next:
+            start = 0 if directive.form == '"' or directive.is_next else self.ctx.bracket_start
+            found.extend(self._search(chain, start, name))
+        return found
+
+    def _search(self, chain: tuple[str, ...], start: int, name: str) -> list[Node]:
+        path, index = find(self.store, self.snap, chain[start:], name)
+        return [(path, start + index)] if path else []
+
+    def _probe(self, node: Node, directive: Directive) -> tuple[list[str], list[str]]:
+        """``__has_include``: ship what exists, and list every place looked at before it."""
+        name = directive.name
+        if name.startswith("/"):
+            places = [name]
+        else:
+            chain = self.ctx.chain
+            if directive.is_next and node[1] >= 0:
+                folders = chain[node[1] + 1 :]
+            elif directive.form == '"':
+                folders = (os.path.dirname(node[0]),) + chain
+            else:
+                folders = chain[self.ctx.bracket_start :]
+            places = [folder + "/" + name for folder in folders]
+        for n, place in enumerate(places):
+            if self.snap.is_file(place):
+                return [place], places[:n]
+        return [], places
+
+    def _evaluate_round(self) -> bool:
+        """Evaluate every computed include once against the macros reached; True if it added."""
+        if not self.computed:
+            return False
+        self._lookup_cache = {}
+        before = len(self.visited)
+        for node, directive in list(self.computed):
+            for form, name in self._names(node, directive):
+                literal = Directive(directive.kind, form, name, (), directive.line)
+                for target in self.resolve(node, literal):
+                    self._push(target)
+        return len(self.visited) > before
+
+    def lookup(self, name: str) -> tuple[Macro, ...]:
+        """Every definition of ``name`` in the files reached (and on the command line)."""
+        found = self._lookup_cache.get(name)
+        if found is not None:
+            return found
+        defs: dict[Macro, None] = dict.fromkeys(self.ctx.cmdline.macros.get(name, ()))
+        for path in self.store.macro_index.get(name, ()):
+            if path in self.paths:
+                facts = self.store.cached_facts(path)
+                if facts is not None:
+                    defs.update(dict.fromkeys(facts.macros.get(name, ())))
+        found = tuple(defs)
+        self._lookup_cache[name] = found
+        return found
+
+    def _names(self, node: Node, directive: Directive) -> frozenset[tuple[str, str]]:
+        """The header names a computed include or probe can form, memoised by consulted macros."""
+        variants = self.memo.evaluations.setdefault(directive.tokens, [])
+        for ev in variants:
+            if all(frozenset(self.lookup(n)) == defs for n, defs in ev.consulted.items()):
+                return self._checked(node, directive, ev)
+        consulted: dict[str, frozenset[Macro]] = {}
+
+        def recording(name: str) -> tuple[Macro, ...]:
+            defs = self.lookup(name)
+            consulted[name] = frozenset(defs)
+            return defs
+
+        try:
+            names = frozenset(header_names(directive.tokens, Expander(recording)))
+            overflowed = False
+        except Overflow:
+            names = frozenset(spelled_names(directive.tokens, recording))
+            overflowed = True
+        ev = Evaluation(consulted, names, overflowed)
+        variants.insert(0, ev)
+        del variants[MAX_EVAL_VARIANTS:]
+        return self._checked(node, directive, ev)
+
+    def _checked(self, node: Node, directive: Directive, ev: Evaluation) -> frozenset:
+        """Give up, with the place, only when the fallback found nothing to offer either."""
+        if ev.overflowed and not ev.names and self.gave_up is None:
+            self.gave_up = f"computed include too complex to expand: {node[0]}:{directive.line}"
+        return ev.names
