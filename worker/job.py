@@ -1,0 +1,253 @@
+"""One compile: check the job, materialise its root, run the compiler, collect the outputs.
+
+The root mirrors the client's file system: the client's /p/src/a.c is ROOT/p/src/a.c, hardlinked
+from the blob store.  Paths are validated before they are joined (see request.py), symlinks from
+the client may only resolve inside the root, and outputs may only land inside it, so a job cannot
+write anywhere else even without bubblewrap.  The root is removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+
+from worker import wire
+from worker.blobs import BlobStore
+from worker.compilers import Compiler
+from worker.errors import Refusal, bad_request
+from worker.request import JobRequest, parse_request
+from worker.rewrite import (
+    Rewritten,
+    inside,
+    resolve_in_root,
+    rewrite_args,
+    rewrite_depfile,
+    scrub_env,
+    strip_root,
+    to_root,
+)
+from worker.sandbox import Limits, Sandbox
+from worker.sysfiles import SystemFiles
+
+
+@dataclass
+class Engine:
+    """Everything a job needs from the worker, built once at start-up."""
+
+    compilers: dict[str, Compiler]
+    blobs: BlobStore
+    system: SystemFiles
+    sandbox: Sandbox
+    limits: Limits
+    jobs_dir: str
+    search_path: str
+
+
+@dataclass
+class Outcome:
+    """A finished job: the result frame plus what the metrics want to know."""
+
+    body: bytes
+    exit: int
+    compile_seconds: float
+    limit: str | None
+
+
+def sweep(jobs_dir: str) -> int:
+    """Remove job folders a crashed run left behind; returns how many."""
+    os.makedirs(jobs_dir, exist_ok=True)
+    stale = os.listdir(jobs_dir)
+    for name in stale:
+        shutil.rmtree(os.path.join(jobs_dir, name), ignore_errors=True)
+    return len(stale)
+
+
+def _compiler(engine: Engine, req: JobRequest) -> Compiler:
+    """The allowlisted compiler the job names, if it is the same version and target."""
+    compiler = engine.compilers.get(req.compiler_name)
+    if compiler is None:
+        raise Refusal(404, wire.UNKNOWN_COMPILER, name=req.compiler_name)
+    if (req.compiler_version, req.compiler_target) != (compiler.version, compiler.target):
+        raise Refusal(
+            409,
+            wire.COMPILER_MISMATCH,
+            name=compiler.name,
+            version=compiler.version,
+            target=compiler.target,
+        )
+    return compiler
+
+
+def _check_inputs(engine: Engine, req: JobRequest, sent: dict[str, bytes]) -> None:
+    """Store the blobs that came with the job; 409 for those still missing or mismatching."""
+    for digest, data in sent.items():
+        engine.blobs.add(digest, data)
+    missing = engine.blobs.missing({d for _, d in req.files} - set(sent))
+    if missing:
+        raise Refusal(409, wire.MISSING_BLOBS, missing=missing)
+    for path, digest in req.system_files:
+        if not engine.system.allowed(path):
+            raise bad_request(f"system file {path} is outside the system folders")
+        if engine.system.digest(path) != digest:
+            raise Refusal(409, wire.SYSTEM_HEADER_MISMATCH, path=path)
+
+
+class Root:
+    """Builds the job root, refusing anything that would resolve outside it."""
+
+    def __init__(self, root: str, careful: bool) -> None:
+        self.root = root
+        self.careful = careful  # the client sent symlinks: check where each parent resolves
+        self._made: set[str] = {root}
+
+    def _check_resolves_inside(self, path: str) -> None:
+        if self.careful and not inside(self.root, os.path.realpath(path)):
+            raise bad_request(f"{path[len(self.root) :]} resolves outside the job root")
+
+    def mkdirs(self, path: str) -> None:
+        """Create a folder and its parents (once per job), through in-root symlinks only."""
+        if path in self._made:
+            return
+        if not inside(self.root, path):
+            raise bad_request(f"{path} is outside the job root")
+        self.mkdirs(os.path.dirname(path))
+        self._check_resolves_inside(os.path.dirname(path))
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise bad_request(f"{path[len(self.root) :]} is both a file and a folder") from None
+        self._made.add(path)
+
+    def symlink(self, link: str, target: str) -> None:
+        """Recreate a client symlink; an absolute target is pointed at the same path in the root."""
+        mapped = to_root(self.root, link)
+        parent = os.path.dirname(mapped)
+        self.mkdirs(parent)
+        if target.startswith("/"):
+            target = os.path.relpath(to_root(self.root, os.path.normpath(target)), parent)
+        try:
+            os.symlink(target, mapped)
+        except FileExistsError:
+            raise bad_request(f"symlink {link} collides with another entry") from None
+        self._check_resolves_inside(mapped)
+
+    def hardlink(self, source: str, path: str) -> None:
+        """Place one input file; copies when the blob has too many links already."""
+        dest = to_root(self.root, path)
+        self.mkdirs(os.path.dirname(dest))
+        self._check_resolves_inside(os.path.dirname(dest))
+        try:
+            os.link(source, dest)
+        except FileExistsError:
+            raise bad_request(f"file {path} is listed twice or collides") from None
+        except OSError as e:
+            if e.errno != errno.EMLINK:
+                raise
+            shutil.copyfile(source, dest)
+
+
+def _materialise(engine: Engine, req: JobRequest, root: Root) -> None:
+    """Symlinks first (files may be reached through them), then folders and files."""
+    for link, target in req.symlinks:
+        root.symlink(link, target)
+    for link, _ in req.symlinks:  # a later link may have changed where an earlier one leads
+        root._check_resolves_inside(to_root(root.root, link))
+    for d in [*req.dirs, req.cwd]:
+        root.mkdirs(to_root(root.root, d))
+    missing = []
+    for path, digest in req.files:
+        try:
+            root.hardlink(engine.blobs.path(digest), path)
+        except FileNotFoundError:  # evicted since the check: the client sends it again
+            missing.append(digest)
+    if missing:
+        raise Refusal(409, wire.MISSING_BLOBS, missing=sorted(set(missing)))
+    for path, _ in req.system_files:
+        dest = to_root(root.root, path)
+        root.mkdirs(os.path.dirname(dest))
+        if not os.path.lexists(dest):
+            os.symlink(path, dest)
+
+
+def _prepare_outputs(root: Root, paths: list[str]) -> None:
+    """Output folders exist, resolve inside the root, and no output overwrites an input."""
+    for mapped in paths:
+        root.mkdirs(os.path.dirname(mapped))
+        if not inside(root.root, os.path.realpath(os.path.dirname(mapped))):
+            raise bad_request(f"output {mapped[len(root.root) :]} resolves outside the job root")
+        if os.path.lexists(mapped):
+            raise bad_request(f"output {mapped[len(root.root) :]} would overwrite an input")
+
+
+def _read_output(root: str, mapped: str) -> bytes | None:
+    """An output's bytes, or None if the compiler did not write it; never through a symlink."""
+    if not inside(root, os.path.realpath(os.path.dirname(mapped))):
+        return None
+    try:
+        fd = os.open(mapped, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def _depfiles(rewritten: Rewritten, outputs: dict[str, str]) -> set[str]:
+    """Which outputs are dependency files: the -MF value, else '.d' outputs when -MD is given."""
+    if rewritten.depfile:
+        return {rewritten.depfile}
+    if rewritten.deps:
+        return {m for m in outputs.values() if m.endswith(".d")}
+    return set()
+
+
+def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float) -> Outcome:
+    """Do one compile end to end and return the 200 answer (or raise a Refusal)."""
+    req = parse_request(header)
+    compiler = _compiler(engine, req)
+    _check_inputs(engine, req, sent)
+    jobdir = tempfile.mkdtemp(dir=engine.jobs_dir)
+    try:
+        root_path = os.path.join(jobdir, "r")
+        tmpdir = os.path.join(jobdir, "t")
+        os.mkdir(root_path)
+        os.mkdir(tmpdir)
+        rewritten = rewrite_args(req.args, root_path, req.cwd)
+        env = scrub_env(req.env, root_path, engine.search_path, tmpdir)
+        outputs = {o: resolve_in_root(root_path, req.cwd, o, "output") for o in req.outputs}
+        root = Root(root_path, careful=bool(req.symlinks))
+        _materialise(engine, req, root)
+        _prepare_outputs(root, sorted(set(rewritten.written) | set(outputs.values())))
+        setup_done = time.monotonic()
+        cwd = to_root(root_path, req.cwd)
+        argv = [compiler.path, *rewritten.argv]
+        run = engine.sandbox.run(argv, jobdir, cwd, env, engine.limits)
+        collect_start = time.monotonic()
+        depfiles = _depfiles(rewritten, outputs)
+        files = []
+        for path, mapped in outputs.items():
+            data = _read_output(root_path, mapped)
+            if data is None:
+                continue
+            if mapped in depfiles:
+                data = rewrite_depfile(data, root_path, compiler.family)
+            files.append((path, data))
+        stdout, stderr = strip_root(run.stdout, root_path), strip_root(run.stderr, root_path)
+        now = time.monotonic()
+        times = {
+            "setup": round(setup_done - started, 6),
+            "compile": round(run.seconds, 6),
+            "collect": round(now - collect_start, 6),
+            "total": round(now - started, 6),
+        }
+        extra: dict[str, object] = {"times": times, "sandbox": engine.sandbox.kind}
+        if run.limit:
+            extra["limit_exceeded"] = run.limit
+        body = wire.encode_result(run.exit, stdout, stderr, files, extra=extra)
+        return Outcome(body, run.exit, run.seconds, run.limit)
+    finally:
+        shutil.rmtree(jobdir, ignore_errors=True)

@@ -1,0 +1,200 @@
+"""Run one compiler process confined to its job, with resource limits.
+
+Two ways, chosen at start-up: `bwrap` (bubblewrap: new mount, pid, net, ipc and uts namespaces;
+the system folders read-only; only the job folder writable) and `none` (a plain process).  Both
+run under `prlimit` (CPU seconds, address space, size of any written file, no core dumps) in a
+session of their own, so that the wall-clock limit can kill every process the compiler started.
+stdout and stderr go to files in the job folder: the file-size limit then bounds a compiler that
+floods its output, and no reader threads are needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger("pumpcc.worker")
+
+# Read-only system folders visible in the bwrap sandbox (symlinked ones are recreated as links).
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# The part of /etc a compiler needs: the dynamic loader's cache and Debian's alternatives.
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives")
+MAX_STREAM = 16 << 20  # stdout/stderr returned to the client; the rest is cut with a note
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-job resource limits (from the YAML)."""
+
+    cpu_seconds: int
+    memory_bytes: int
+    output_bytes: int
+    wall_seconds: float
+
+
+@dataclass
+class RunResult:
+    """What the compiler did: exit status, its output, its own run time, and any limit hit."""
+
+    exit: int
+    stdout: bytes
+    stderr: bytes
+    seconds: float
+    limit: str | None = None
+
+
+class Sandbox:
+    """Starts compilers for jobs; `kind` is 'bwrap' or 'none'."""
+
+    def __init__(self, kind: str, extra_ro: tuple[str, ...] = ()) -> None:
+        self.kind = kind
+        self.prlimit = shutil.which("prlimit")
+        self.bwrap = shutil.which("bwrap")
+        if self.prlimit is None:
+            raise RuntimeError("prlimit (util-linux) is needed to limit compiles; install it")
+        if kind == "bwrap" and self.bwrap is None:
+            raise RuntimeError("sandbox: bwrap: bubblewrap is not installed")
+        self.extra_ro = tuple(d for d in extra_ro if not d.startswith(SYSTEM_DIRS))
+
+    def _bwrap_prefix(self, jobdir: str, cwd: str) -> list[str]:
+        """bubblewrap arguments: fresh namespaces, system read-only, the job folder writable."""
+        argv = [self.bwrap or "bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+        for d in SYSTEM_DIRS:
+            if os.path.islink(d):
+                argv += ["--symlink", os.readlink(d), d]
+            elif os.path.isdir(d):
+                argv += ["--ro-bind", d, d]
+        for f in ETC_FILES:
+            argv += ["--ro-bind-try", f, f]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for d in self.extra_ro:
+            argv += ["--ro-bind", d, d]
+        argv += ["--bind", jobdir, jobdir, "--chdir", cwd, "--"]
+        return argv
+
+    def command(self, argv: list[str], jobdir: str, cwd: str, limits: Limits) -> list[str]:
+        """The full command line: prlimit, then bwrap if sandboxed, then the compiler."""
+        prefix = [
+            self.prlimit or "prlimit",
+            f"--cpu={limits.cpu_seconds}",
+            f"--as={limits.memory_bytes}",
+            f"--fsize={limits.output_bytes}",
+            "--core=0",
+            "--",
+        ]
+        if self.kind == "bwrap":
+            prefix += self._bwrap_prefix(jobdir, cwd)
+        return prefix + argv
+
+    def run(
+        self, argv: list[str], jobdir: str, cwd: str, env: dict[str, str], limits: Limits
+    ) -> RunResult:
+        """Run the compiler to completion or to its wall-clock limit; kill what it left behind."""
+        out_path, err_path = os.path.join(jobdir, "stdout"), os.path.join(jobdir, "stderr")
+        cmd = self.command(argv, jobdir, cwd, limits)
+        start = time.monotonic()
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
+        timed_out = not _wait_exited(proc.pid, limits.wall_seconds)
+        # The leader is a zombie (or still running) here, so its pid still names the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        status = proc.wait()
+        seconds = time.monotonic() - start
+        stdout, stderr = _read_capped(out_path), _read_capped(err_path)
+        limit = _which_limit(status, timed_out, [out_path, err_path], limits)
+        if limit:
+            stderr += f"pumpcc-worker: the compile exceeded the worker's {limit} limit\n".encode()
+        exit_code = 128 - status if status < 0 else status
+        return RunResult(exit_code if not limit or exit_code else 1, stdout, stderr, seconds, limit)
+
+
+def _wait_exited(pid: int, timeout: float) -> bool:
+    """Wait for exit without reaping (so the pid stays reserved); False on timeout.
+
+    A pidfd wakes us the moment the compiler exits, where Popen.wait(timeout) polls in steps of
+    up to 50 ms, which would be most of the worker's overhead on a small compile.
+    """
+    fd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if poller.poll(left * 1000):
+                return True
+    finally:
+        os.close(fd)
+
+
+def _read_capped(path: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(MAX_STREAM + 1)
+    if len(data) > MAX_STREAM:
+        data = data[:MAX_STREAM] + b"\n[pumpcc-worker: output cut]\n"
+    return data
+
+
+def _which_limit(status: int, timed_out: bool, streams: list[str], limits: Limits) -> str | None:
+    """Name the limit that ended the compile, if one did."""
+    if timed_out:
+        return "wall_seconds"
+    if status in (-signal.SIGXCPU, -signal.SIGKILL):
+        return "cpu_seconds"
+    if status == -signal.SIGXFSZ or any(os.path.getsize(p) >= limits.output_bytes for p in streams):
+        return "output_bytes"
+    return None
+
+
+def probe_bwrap() -> str | None:
+    """Why bwrap cannot run here (None if it can), by sandboxing /bin/true once."""
+    if shutil.which("bwrap") is None:
+        return "bwrap is not installed"
+    try:
+        sandbox = Sandbox("bwrap")
+        true = shutil.which("true") or "/bin/true"
+        run = subprocess.run(
+            sandbox._bwrap_prefix("/tmp", "/") + [true],
+            capture_output=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if run.returncode != 0:
+        return run.stderr.decode(errors="replace").strip() or f"exit {run.returncode}"
+    return None
+
+
+def choose(kind: str, extra_ro: tuple[str, ...]) -> Sandbox:
+    """Resolve `auto` by probing, and refuse `bwrap` that cannot run; logs the choice."""
+    if kind in ("auto", "bwrap"):
+        problem = probe_bwrap()
+        if problem is None:
+            kind = "bwrap"
+        elif kind == "bwrap":
+            raise RuntimeError(f"sandbox: bwrap: cannot run here: {problem}")
+        else:
+            log.warning("sandbox auto: bwrap cannot run (%s); compiles run unconfined", problem)
+            kind = "none"
+    log.info("sandbox: %s", kind)
+    return Sandbox(kind, extra_ro)
