@@ -19,6 +19,7 @@ usage: pumpcc COMPILER ARGS...        compile through pumpcc (set as CMAKE_<LANG
        pumpcc --zero-stats            reset those counters
        pumpcc --hosts                 the configured workers and their state
        pumpcc --jobs                  the -j that keeps every worker busy
+       pumpcc --monitor [--once]      live view: workers, compiles in progress, local runs
        pumpcc --start-server          start the local server if it is not running
        pumpcc --stop-server           stop the local server
        pumpcc --version | --help
@@ -83,6 +84,10 @@ def main(args: list[str]) -> int:
         sys.stdout.write(USAGE)
         return 0 if args else 2
     command = args[0]
+    if command == "--monitor":
+        from adapter import monitor
+
+        return monitor.main(args[1:])
     try:
         if command == "--version":
             print(f"pumpcc {VERSION}")

@@ -35,6 +35,8 @@ from include_server.compilers import compiler_info
 from include_server.dispatch import Dispatcher, Failure
 from include_server.files import FileStore
 from include_server.stats import Stats
+from include_server.status_page import URL_FILE as STATUS_URL_FILE
+from include_server.status_page import start_status_page
 
 __version__ = "0.1.0"
 FALLBACK_FAILED = 110
@@ -430,6 +432,9 @@ def serve(folder: str, idle_timeout: float) -> int:
     server = _SocketServer(path, _Handler)
     server.pumpcc = state  # type: ignore[attr-defined]
     print(f"pumpcc server {__version__} pid {os.getpid()} listening on {path}", flush=True)
+    # Before the first answer, so status.url exists once `pumpcc --start-server` returns.
+    cwd, env = os.getcwd(), dict(os.environ)
+    start_status_page(lambda: state.live(cwd, env), folder, os.environ)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     while not state.stopping.wait(1.0):
@@ -439,6 +444,8 @@ def serve(folder: str, idle_timeout: float) -> int:
             break
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)  # new launchers start a new server from here on
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(folder, STATUS_URL_FILE))
     server.shutdown()
     server.server_close()
     deadline = time.monotonic() + 30
