@@ -221,11 +221,12 @@ def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float
         outputs = {o: resolve_in_root(root_path, req.cwd, o, "output") for o in req.outputs}
         root = Root(root_path, careful=bool(req.symlinks))
         _materialise(engine, req, root)
-        _prepare_outputs(root, sorted(set(rewritten.written) | set(outputs.values())))
+        written = sorted(set(rewritten.written) | set(outputs.values()))
+        _prepare_outputs(root, written)
         setup_done = time.monotonic()
         cwd = to_root(root_path, req.cwd)
         argv = [compiler.path, *rewritten.argv]
-        run = engine.sandbox.run(argv, jobdir, cwd, env, engine.limits)
+        run = engine.sandbox.run(argv, jobdir, cwd, env, engine.limits, written)
         collect_start = time.monotonic()
         depfiles = _depfiles(rewritten, outputs)
         files = []

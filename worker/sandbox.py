@@ -94,9 +94,18 @@ class Sandbox:
         return prefix + argv
 
     def run(
-        self, argv: list[str], jobdir: str, cwd: str, env: dict[str, str], limits: Limits
+        self,
+        argv: list[str],
+        jobdir: str,
+        cwd: str,
+        env: dict[str, str],
+        limits: Limits,
+        outputs: list[str],
     ) -> RunResult:
-        """Run the compiler to completion or to its wall-clock limit; kill what it left behind."""
+        """Run the compiler to completion or to its wall-clock limit; kill what it left behind.
+
+        `outputs` are the files it may write, checked afterwards against the size limit.
+        """
         out_path, err_path = os.path.join(jobdir, "stdout"), os.path.join(jobdir, "stderr")
         cmd = self.command(argv, jobdir, cwd, limits)
         start = time.monotonic()
@@ -118,7 +127,7 @@ class Sandbox:
         status = proc.wait()
         seconds = time.monotonic() - start
         stdout, stderr = _read_capped(out_path), _read_capped(err_path)
-        limit = _which_limit(status, timed_out, [out_path, err_path], limits)
+        limit = _which_limit(status, timed_out, [out_path, err_path, *outputs], limits)
         if limit:
             stderr += f"pumpcc-worker: the compile exceeded the worker's {limit} limit\n".encode()
         exit_code = 128 - status if status < 0 else status
@@ -154,15 +163,28 @@ def _read_capped(path: str) -> bytes:
     return data
 
 
-def _which_limit(status: int, timed_out: bool, streams: list[str], limits: Limits) -> str | None:
-    """Name the limit that ended the compile, if one did."""
+def _which_limit(status: int, timed_out: bool, written: list[str], limits: Limits) -> str | None:
+    """Name the limit that ended the compile, if one did.
+
+    The signal may have hit a child (cc1, or a shell's command), which the parent then reports
+    as 128 + signal or as an internal error; a written file at the size limit tells too.
+    """
     if timed_out:
         return "wall_seconds"
-    if status in (-signal.SIGXCPU, -signal.SIGKILL):
+    if status in (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU):
         return "cpu_seconds"
-    if status == -signal.SIGXFSZ or any(os.path.getsize(p) >= limits.output_bytes for p in streams):
+    if status in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or any(
+        _size(p) >= limits.output_bytes for p in written
+    ):
         return "output_bytes"
     return None
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
 
 
 def probe_bwrap() -> str | None:
