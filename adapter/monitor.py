@@ -40,8 +40,8 @@ def bar(used: int, total: int, width: int = 16) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-def render(live: dict, now: float, width: int = 100) -> str:
-    """One frame of the monitor as text (no escape sequences), lines cut to ``width``."""
+def render(live: dict, now: float, width: int | None = None) -> str:
+    """One frame of the monitor as text (no escape sequences), lines fitted to ``width``."""
     lines = [f"pumpcc monitor   {time.strftime('%H:%M:%S', time.localtime(now))}"]
     if live.get("config_error"):
         lines.append(f"config error: {live['config_error']}")
@@ -58,7 +58,8 @@ def render(live: dict, now: float, width: int = 100) -> str:
     )
     lines += ["", f"compiles in progress: {len(live['jobs'])}"]
     for job in live["jobs"]:
-        lines.append(f"  {now - job['since']:6.1f}s  {job['where']:<24} {job['source']}")
+        head = f"  {now - job['since']:6.1f}s  {job['where']:<24} "
+        lines.append(head + _keep_tail(job["source"], width, len(head)))
     stats = live["stats"]
     recent = stats.get("recent_local", [])[-RECENT_LINES:]
     if recent:
@@ -68,6 +69,14 @@ def render(live: dict, now: float, width: int = 100) -> str:
             lines.append(f"  {stamp}  {r['reason']:<18} {r['source']}  {r['detail']}")
     lines += ["", _counters(stats)]
     return "\n".join(line[:width] for line in lines)
+
+
+def _keep_tail(path: str, width: int | None, used: int) -> str:
+    """``path`` cut from the left to fit after ``used`` columns: the file name is what tells."""
+    room = None if width is None else max(width - used, 8)
+    if room is None or len(path) <= room:
+        return path
+    return "…" + path[-(room - 1) :]
 
 
 def _counters(stats: dict) -> str:
@@ -86,7 +95,8 @@ def frame() -> str | None:
         live = cli.request("live", start=False)
     except OSError:
         return None
-    return render(live, time.time(), shutil.get_terminal_size().columns)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    return render(live, time.time(), width)
 
 
 def status_url() -> str | None:

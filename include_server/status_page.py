@@ -65,7 +65,8 @@ function fill(tbodyId, items, renderRow, emptyText) {
   const tbody = $(tbodyId);
   tbody.replaceChildren();
   if (!items.length) {
-    cell(tbody.insertRow(), emptyText, "empty").colSpan = 6;
+    const columns = tbody.parentElement.tHead.rows[0].cells.length;
+    cell(tbody.insertRow(), emptyText, "empty").colSpan = columns;
     return;
   }
   for (const item of items) renderRow(tbody.insertRow(), item);
