@@ -24,8 +24,8 @@ usage: pumpcc COMPILER ARGS...        compile through pumpcc (set as CMAKE_<LANG
        pumpcc --stop-server           stop the local server
        pumpcc --version | --help
 
-Environment: PUMPCC_CONFIG, PUMPCC_HOSTS, PUMPCC_FALLBACK, PUMPCC_DISABLE, PUMPCC_VERBOSE
-(see README.md).
+Environment: PUMPCC_CONFIG, PUMPCC_HOSTS, PUMPCC_FALLBACK, PUMPCC_DISABLE, PUMPCC_VERBOSE,
+PUMPCC_STATUS_PORT (see README.md).
 """
 
 
