@@ -83,6 +83,11 @@ class Analyzer:
     def _forced(self, walk: Walk, compile: Compile, ctx: Context) -> list[Node]:
         """-include / -imacros: the cwd first, then the quote chain (not the includer folder)."""
         nodes: list[Node] = []
+        # GCC reads <stdc-predef.h> before anything else (clang does not: a harmless extra).
+        bracket = ctx.chain[ctx.bracket_start :]
+        predef, index = find(self._store, walk.snap, bracket, "stdc-predef.h")
+        if predef:
+            nodes.append((predef, ctx.bracket_start + index))
         for value in ctx.forced:
             path = os.path.join(compile.cwd, value)
             if walk.snap.is_file(path):

@@ -21,7 +21,7 @@ _NO_HIDE: frozenset[str] = frozenset()
 _PASTE = ("##", None)  # marks a pending token paste inside a substitution
 _PLACEMARKER = ""  # an empty argument next to '##'
 MAX_RESULTS = 4096
-MAX_STEPS = 400_000
+MAX_STEPS = 30_000
 
 
 class Overflow(Exception):
@@ -46,31 +46,39 @@ class Expander:
             raise Overflow
 
     def expand(self, toks: tuple[Tok, ...]) -> list[tuple[Tok, ...]]:
-        """Every full expansion of ``toks`` (each a token tuple), deduplicated."""
+        """Every full expansion of ``toks`` (each a token tuple), deduplicated.
+
+        Runs straight on while each macro has one definition; at a fork each alternative's rest is
+        expanded through this memo, so forks that reconverge on the same tokens cost once.
+        """
         found = self._memo.get(toks)
         if found is not None:
             return found
-        finals: dict[tuple[Tok, ...], None] = {}
-        stack: list[tuple[list[Tok], tuple[Tok, ...]]] = [([], toks)]
-        while stack:
-            out, rest = stack.pop()
-            i = 0
-            while i < len(rest):
-                self._tick()
-                text, hide = rest[i]
-                defs = self._lookup(text) if text not in hide and _is_ident(text) else ()
-                alts = self._invocations(defs, rest, i, hide) if defs else []
-                if not alts:
-                    out.append(rest[i])
-                    i += 1
-                    continue
-                for alt in alts[1:]:
-                    stack.append((list(out), alt))
+        out: list[Tok] = []
+        rest, i = toks, 0
+        result: list[tuple[Tok, ...]] | None = None
+        while i < len(rest):
+            self._tick()
+            text, hide = rest[i]
+            defs = self._lookup(text) if text not in hide and _is_ident(text) else ()
+            alts = self._invocations(defs, rest, i, hide) if defs else []
+            if not alts:
+                out.append(rest[i])
+                i += 1
+            elif len(alts) == 1:
                 rest, i = alts[0], 0
-            finals[tuple(out)] = None
-            if len(finals) > MAX_RESULTS:
-                raise Overflow
-        result = list(finals)
+            else:
+                finals: dict[tuple[Tok, ...], None] = {}
+                prefix = tuple(out)
+                for alt in alts:
+                    for tail in self.expand(alt):
+                        finals[prefix + tail] = None
+                    if len(finals) > MAX_RESULTS:
+                        raise Overflow
+                result = list(finals)
+                break
+        if result is None:
+            result = [tuple(out)]
         self._memo[toks] = result
         return result
 

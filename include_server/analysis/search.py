@@ -26,8 +26,22 @@ _ENV_SYSTEM = {
     "objective-c++": "OBJC_INCLUDE_PATH",
 }
 _CONTEXT_OPTIONS = frozenset(
-    {"-I", "-iquote", "-isystem", "-idirafter", "-iprefix", "-iwithprefix", "-iwithprefixbefore",
-     "--sysroot", "-isysroot", "-include", "-imacros", "-D", "-U", "-cxx-isystem"}
+    {
+        "-I",
+        "-iquote",
+        "-isystem",
+        "-idirafter",
+        "-iprefix",
+        "-iwithprefix",
+        "-iwithprefixbefore",
+        "--sysroot",
+        "-isysroot",
+        "-include",
+        "-imacros",
+        "-D",
+        "-U",
+        "-cxx-isystem",
+    }
 )
 
 

@@ -69,6 +69,7 @@ class Walk:
         self.computed: dict[tuple[Node, Directive], None] = {}
         self.computed_probes: dict[tuple[Node, Directive], None] = {}
         self.gave_up: str | None = None
+        self.fallbacks: list[str] = []  # computed includes answered by the spelled-names fallback
         self._queue: list[Node] = []
         self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
 
@@ -244,7 +245,7 @@ class Walk:
         return self._checked(node, directive, ev)
 
     def _checked(self, node: Node, directive: Directive, ev: Evaluation) -> frozenset:
-        """Give up, with the place, only when the fallback found nothing to offer either."""
-        if ev.overflowed and not ev.names and self.gave_up is None:
-            self.gave_up = f"computed include too complex to expand: {node[0]}:{directive.line}"
+        """Count expansions that fell back to spelled names (see ``macros.spelled_names``)."""
+        if ev.overflowed:
+            self.fallbacks.append(f"{node[0]}:{directive.line}")
         return ev.names
