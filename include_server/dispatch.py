@@ -196,9 +196,13 @@ class Dispatcher:
         """Run ``compile`` on some worker: a ``Remote`` result, or a ``Failure`` to fall back."""
         if not config.workers:
             return Failure("no_workers", "no workers configured (see PUMPCC_HOSTS or the YAML)")
+        # Workers take normalised paths only (a '..' is how a path escapes a root).  Lexical
+        # normalisation is right in the job root, which holds real folders except for the
+        # closure's symlinks, which the analysis reports where a '..' crosses one.
+        norm = os.path.normpath
         try:
-            files = [(p, self._files.entry(p)) for p in closure.files]
-            system = [(p, self._files.entry(p, compress=False)) for p in closure.system_files]
+            files = [(norm(p), self._files.entry(p)) for p in closure.files]
+            system = [(norm(p), self._files.entry(p, compress=False)) for p in closure.system_files]
         except OSError as e:
             return Failure("file_error", f"{e.filename}: {e.strerror}")
         header = {
@@ -212,9 +216,9 @@ class Dispatcher:
             "env": {k: compile.env[k] for k in PASSED_ENV if k in compile.env},
             "files": [[p, e.digest] for p, e in files],
             "system_files": [[p, e.digest] for p, e in system],
-            "dirs": closure.dirs,
-            "symlinks": [list(s) for s in closure.symlinks],
-            "absent": closure.absent,
+            "dirs": sorted({norm(d) for d in closure.dirs}),
+            "symlinks": [[norm(link), target] for link, target in closure.symlinks],
+            "absent": sorted({norm(p) for p in closure.absent}),
             "outputs": compile.outputs,
         }
         tried: set[str] = set()

@@ -178,9 +178,12 @@ def cmake_configure(
 
 def ninja(build: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run ninja in ``build`` and return the finished process (output captured)."""
-    return subprocess.run(
-        ["ninja", "-C", str(build), *args], env=env, capture_output=True, text=True, check=check
+    done = subprocess.run(
+        ["ninja", "-C", str(build), *args], env=env, capture_output=True, text=True
     )
+    if check and done.returncode != 0:
+        raise AssertionError(f"ninja failed ({done.returncode}):\n{done.stdout[-6000:]}")
+    return done
 
 
 def objects(build: Path) -> dict[str, bytes]:

@@ -19,13 +19,15 @@ TOUCHED_HEADER = {"curl": "lib/http.h", "yaml-cpp": "src/scanner.h"}
 
 
 def dry_run(build, env) -> list[str]:
-    """The outputs Ninja would rebuild now, in its order."""
+    """The object files Ninja would rebuild now."""
     out = ninja(build, env, "-n", "-d", "explain").stderr
-    return sorted(
-        line.split("output ", 1)[1].split(" ")[0]
+    prefix, suffix = "ninja explain: ", " is dirty"
+    dirty = (
+        line[len(prefix) : -len(suffix)]
         for line in out.splitlines()
-        if "is dirty" in line and line.split("output ", 1)[1].split(" ")[0].endswith(".o")
+        if line.startswith(prefix) and line.endswith(suffix)
     )
+    return sorted(target for target in dirty if target.endswith(".o"))
 
 
 @pytest.fixture(scope="module")
