@@ -47,7 +47,7 @@ class Memo:
 
     def __init__(self) -> None:
         self.epoch = -1
-        self.edges: dict[tuple[int, Node], Edges] = {}
+        self.edges: dict[tuple[int, Node], tuple[Facts, Edges]] = {}
         self.evaluations: dict[tuple[str, ...], list[Evaluation]] = {}
 
     def check(self, epoch: int) -> None:
@@ -104,10 +104,12 @@ class Walk:
             self.paths.add(node[0])
             if not facts.uses_next:
                 node = (node[0], -1)
-            edges = self.memo.edges.get((self.ctx_id, node))
-            if edges is None:
+            cached = self.memo.edges.get((self.ctx_id, node))
+            if cached is not None and cached[0] is facts:
+                edges = cached[1]
+            else:  # first sight, or the file changed during this very walk
                 edges = self._edges(node, facts)
-                self.memo.edges[(self.ctx_id, node)] = edges
+                self.memo.edges[(self.ctx_id, node)] = (facts, edges)
             for target in edges.targets:
                 if target not in self.visited:
                     self.visited[target] = None

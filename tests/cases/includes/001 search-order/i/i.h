@@ -1,0 +1,1 @@
+#define I 1

@@ -1,0 +1,1 @@
+#define Q 1

@@ -1,0 +1,2 @@
+#include "@ROOT@/abs/y.h"
+int main(void) { return Y; }

@@ -1,0 +1,1 @@
+/* sibling of sub */

@@ -1,0 +1,2 @@
+#include "../sibling.h"
+#define L 0

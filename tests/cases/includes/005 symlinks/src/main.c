@@ -1,0 +1,3 @@
+#include "linked/l.h"
+#include "linked/../sub/l.h"
+int main(void) { return L; }

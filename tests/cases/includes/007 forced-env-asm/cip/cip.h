@@ -1,0 +1,1 @@
+#define CIP 1

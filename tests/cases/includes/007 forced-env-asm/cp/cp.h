@@ -1,0 +1,1 @@
+#define CP 1

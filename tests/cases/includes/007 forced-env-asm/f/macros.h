@@ -1,0 +1,1 @@
+#define MAC 1

@@ -1,0 +1,3 @@
+#include <cp.h>
+#include <cip.h>
+int main(void) { return FORCED + MAC + CP + CIP - 4; }

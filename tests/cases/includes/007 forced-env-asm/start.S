@@ -1,0 +1,3 @@
+#include "f/macros.h"
+.globl x
+x: .long MAC
