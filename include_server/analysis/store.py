@@ -91,6 +91,16 @@ class Store:
         cached = self._listings.get(folder)
         if cached is not None and self._checked.get(folder) == snap.gen:
             return cached[1]
+        parent, _, base = folder.rpartition("/")
+        if parent in self._listings and base not in ("", ".", ".."):
+            # A subfolder its known parent does not list cannot exist: no stat needed.
+            above = self.listing(snap, parent)
+            if above is None or base not in above:
+                if cached is not None and cached[1] is not None:
+                    self.epoch += 1
+                self._listings[folder] = (None, None)
+                self._checked[folder] = snap.gen
+                return None
         st = snap.stat(folder)
         sig = _sig(st) if st is not None and stat.S_ISDIR(st.st_mode) else None
         if cached is not None and cached[0] == sig and (sig is None or not snap.racy(st)):
