@@ -130,7 +130,8 @@ def test_compile_error_is_identical(worker: Worker, project: Path, compiler: str
     assert outputs == {}
 
 
-def test_user_prefix_map_keeps_precedence(worker: Worker, project: Path):
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_user_prefix_map_keeps_precedence(worker: Worker, project: Path, compiler: str):
     args = ["-g", f"-ffile-prefix-map={project}=/src", f"-I{project}/inc", f"-I{project}/my inc"]
     args += ["-c", f"{project}/src/a.c", "-o", "map.o"]
-    _check(worker, "gcc", args, project, "a.c", ["map.o"])
+    _check(worker, compiler, args, project, "a.c", ["map.o"])

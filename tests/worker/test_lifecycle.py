@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker.support import WORKER, make_job, remote_compile, start_worker
+from tests.worker.support import WORKER, free_port, make_job, remote_compile, start_worker
 from tests.worker.test_limits import FAKE_GCC
 from worker.sandbox import probe_bwrap
 
@@ -180,3 +180,55 @@ def test_sandbox_bwrap_refuses_to_start_without_working_bwrap(tmp_path: Path):
         timeout=60,
     )
     assert run.returncode == 2 and "bwrap" in run.stderr
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_tls(tmp_path: Path):
+    import requests
+    import urllib3
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    (tmp_path / "w.yaml").write_text(
+        f"listen: 127.0.0.1:{port}\nscratch_dir: {tmp_path / 's'}\nsandbox: none\n"
+        f"tls_cert: {cert}\ntls_key: {key}\n"
+    )
+    proc = subprocess.Popen(
+        [WORKER, "--config", str(tmp_path / "w.yaml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    urllib3.disable_warnings()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                resp = requests.get(f"https://127.0.0.1:{port}/v1/health", verify=False, timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert resp.json()["ok"] is True
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
