@@ -143,7 +143,7 @@ def test_refused_options(worker: Worker, src: Path, option: list[str]):
     "change",
     [
         {"args": ["-c", "a.c", "-o", "../../../../../../../../../../tmp/pumpcc-pwned.o"]},
-        {"args": ["-c", "a.c", "-o", "/tmp/../tmp/pumpcc-pwned.o"]},
+        {"args": ["-c", "a.c", "-o", "/../../../tmp/pumpcc-pwned.o"]},
         {"outputs": ["../../../../../../../../../../tmp/pumpcc-pwned.o"]},
         {"cwd": "/tmp/../etc"},
         {"cwd": "relative"},

@@ -135,3 +135,11 @@ def test_user_prefix_map_keeps_precedence(worker: Worker, project: Path, compile
     args = ["-g", f"-ffile-prefix-map={project}=/src", f"-I{project}/inc", f"-I{project}/my inc"]
     args += ["-c", f"{project}/src/a.c", "-o", "map.o"]
     _check(worker, compiler, args, project, "a.c", ["map.o"])
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_dotdot_in_include_folder(worker: Worker, project: Path, compiler: str):
+    """CMake writes '-I/p/build/../inc'; the .d names headers through it, as locally."""
+    args = [f"-I{project}/build/../inc", f"-I{project}/my inc", "-c", f"{project}/src/a.c"]
+    args += ["-o", "dd.o", "-MD", "-MF", "dd.d"]
+    _check(worker, compiler, args, project, "a.c", ["dd.o", "dd.d"])
