@@ -130,8 +130,10 @@ class Sandbox:
         limit = _which_limit(status, timed_out, [out_path, err_path, *outputs], limits)
         if limit:
             stderr += f"pumpcc-worker: the compile exceeded the worker's {limit} limit\n".encode()
-        exit_code = 128 - status if status < 0 else status
-        return RunResult(exit_code if not limit or exit_code else 1, stdout, stderr, seconds, limit)
+        exit_code = 128 - status if status < 0 else status  # as a shell reports a signal
+        if limit and exit_code == 0:  # a limit never passes for success
+            exit_code = 1
+        return RunResult(exit_code, stdout, stderr, seconds, limit)
 
 
 def _wait_exited(pid: int, timeout: float) -> bool:
