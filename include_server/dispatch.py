@@ -9,6 +9,8 @@ reason becomes a fallback counter.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import time
@@ -79,6 +81,16 @@ class WorkerState:
         if self.failures and now < self.down_until:
             return f"down: {self.down_reason}"
         return "up"
+
+
+class _Job:
+    """A job ready to send: its header serialised once as the manifest blob, named by digest."""
+
+    def __init__(self, header: dict, files: list) -> None:
+        self.header = header
+        self.files = files
+        self.manifest = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        self.digest = hashlib.sha256(self.manifest).hexdigest()
 
 
 class _Retry(Exception):
@@ -221,6 +233,7 @@ class Dispatcher:
             "absent": sorted({norm(p) for p in closure.absent}),
             "outputs": compile.outputs,
         }
+        job = _Job(header, files)
         tried: set[str] = set()
         transport_retries = 1
         last = Failure("no_workers", "every configured worker is down or incompatible")
@@ -230,7 +243,7 @@ class Dispatcher:
                 return last
             tried.add(state.url)
             try:
-                return self._send(state, header, files, config)
+                return self._send(state, job, config)
             except _Retry as retry:
                 last = Failure(retry.reason, f"{state.url}: {retry.detail}")
                 if retry.transport:
@@ -241,16 +254,23 @@ class Dispatcher:
             finally:
                 self._release(state)
 
-    def _send(self, state: WorkerState, header: dict, files: list, config: Config) -> Remote:
-        """Post the job, re-sending once with any blobs the worker turns out to lack."""
-        missing_answered = False
+    def _send(self, state: WorkerState, job: _Job, config: Config) -> Remote:
+        """Post the job with the blobs the worker lacks; again if it turns out to lack more.
+
+        Two rounds at most: a worker that evicted the manifest learns of the files only after it
+        has the manifest again.
+        """
+        missing_rounds = 2
         while True:
             blobs, seen = [], set()
-            for path, entry in files:
+            if job.digest not in state.known:
+                seen.add(job.digest)
+                blobs.append((job.digest, self._files.remember(job.digest, job.manifest)))
+            for path, entry in job.files:
                 if entry.digest not in state.known and entry.digest not in seen:
                     seen.add(entry.digest)
                     blobs.append((entry.digest, self._files.compressed(path, entry)))
-            body = wire.encode_job(header, blobs)
+            body = wire.encode_job({"manifest": job.digest}, blobs)
             started = time.monotonic()
             try:
                 response = state.session.post(
@@ -269,15 +289,16 @@ class Dispatcher:
                 state.url, bytes_sent=len(body), bytes_received=len(response.content)
             )
             if response.status_code == 200:
-                state.known.update(entry.digest for _, entry in files)
+                state.known.add(job.digest)
+                state.known.update(entry.digest for _, entry in job.files)
                 return self._result(state, response.content, elapsed)
             error = _error_of(response)
             code = error.get("error", "")
-            if code == wire.MISSING_BLOBS and not missing_answered:
-                missing_answered = True
+            if code == wire.MISSING_BLOBS and missing_rounds:
+                missing_rounds -= 1
                 state.known.difference_update(error.get("missing", []))
                 continue
-            raise self._refusal(state, response.status_code, error, header)
+            raise self._refusal(state, response.status_code, error, job.header)
 
     def _result(self, state: WorkerState, content: bytes, elapsed_ms: float) -> Remote:
         try:

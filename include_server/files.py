@@ -60,7 +60,7 @@ class FileStore:
             if len(self._by_path) > 1_000_000:  # bound a server that lives for months
                 self._by_path.clear()
         if compress:
-            self._remember(entry.digest, data)
+            self.remember(entry.digest, data)
         return entry
 
     def compressed(self, path: str, entry: FileEntry) -> bytes:
@@ -74,9 +74,10 @@ class FileStore:
             raw = f.read()
         if hashlib.sha256(raw).hexdigest() != entry.digest:
             raise FileChangedError(path)
-        return self._remember(entry.digest, raw)
+        return self.remember(entry.digest, raw)
 
-    def _remember(self, digest: str, raw: bytes) -> bytes:
+    def remember(self, digest: str, raw: bytes) -> bytes:
+        """The zstd frame of ``raw`` (whose sha256 is ``digest``), compressed once and kept."""
         with self._lock:
             data = self._compressed.get(digest)
             if data is not None:

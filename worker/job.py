@@ -9,6 +9,7 @@ write anywhere else even without bubblewrap.  The root is removed whatever happe
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from worker import wire
-from worker.blobs import BlobStore
+from worker.blobs import DIGEST, BlobStore
 from worker.compilers import Compiler
 from worker.errors import Refusal, bad_request
 from worker.request import JobRequest, parse_request
@@ -205,9 +206,39 @@ def _depfiles(rewritten: Rewritten, outputs: dict[str, str]) -> set[str]:
     return set()
 
 
+def expand_manifest(engine: Engine, header: dict, sent: dict[str, bytes]) -> dict:
+    """The job's fields, read from its manifest blob when the header names one by digest.
+
+    A rebuild sends the same closure for each translation unit again; as a blob, the manifest
+    (args, cwd, file list with digests, ...) travels once per worker like any input file, and the
+    job itself is a few dozen bytes.  A header without "manifest" carries its fields inline.
+    """
+    digest = header.get("manifest")
+    if digest is None:
+        return header
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+        raise bad_request("'manifest' must be a sha256 hex digest")
+    if digest in sent:
+        engine.blobs.add(digest, sent[digest])
+    try:
+        if engine.blobs.missing({digest}):
+            raise FileNotFoundError(digest)
+        with open(engine.blobs.path(digest), "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise Refusal(409, wire.MISSING_BLOBS, missing=[digest]) from None
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise bad_request(f"manifest {digest} is not JSON: {e}") from None
+    if not isinstance(manifest, dict) or "manifest" in manifest:
+        raise bad_request(f"manifest {digest} is not a job header object")
+    return manifest
+
+
 def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float) -> Outcome:
     """Do one compile end to end and return the 200 answer (or raise a Refusal)."""
-    req = parse_request(header)
+    req = parse_request(expand_manifest(engine, header, sent))
     compiler = _compiler(engine, req)
     _check_inputs(engine, req, sent)
     jobdir = tempfile.mkdtemp(dir=engine.jobs_dir)

@@ -27,3 +27,25 @@ def test_remote_build_is_identical_to_local(tmp_path, worker, client_for):
     assert stats["local"] == 0
     assert objects(build) == local_objects
     assert ninja_deps(build, client.env) == local_deps
+
+
+def test_rebuild_after_clean_sends_almost_nothing(tmp_path, worker, client_for):
+    """Files and manifests go to a worker once: a rebuild sends only tiny job headers."""
+    import json
+    import urllib.request
+
+    def received() -> int:
+        with urllib.request.urlopen(worker.url + "/v1/status") as r:
+            return json.load(r)["bytes_received"]
+
+    client = client_for(worker, PUMPCC_FALLBACK="0")
+    build = tmp_path / "build"
+    cmake_configure(EXAMPLE, build, client.env, launcher=True)
+    before = received()
+    ninja(build, client.env)
+    first = received() - before
+    ninja(build, client.env, "-t", "clean")
+    ninja(build, client.env)
+    second = received() - before - first
+    assert client.stats()["remote"] == 8
+    assert second < first * 0.05, (first, second)
