@@ -238,6 +238,8 @@ def expand_manifest(engine: Engine, header: dict, sent: dict[str, bytes]) -> dic
 
 def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float) -> Outcome:
     """Do one compile end to end and return the 200 answer (or raise a Refusal)."""
+    # Wall clock once the whole job is in: clients compare it with their own to measure latency.
+    received_at = time.time()
     req = parse_request(expand_manifest(engine, header, sent))
     compiler = _compiler(engine, req)
     _check_inputs(engine, req, sent)
@@ -275,6 +277,7 @@ def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float
             "compile": round(run.seconds, 6),
             "collect": round(now - collect_start, 6),
             "total": round(now - started, 6),
+            "received_at": round(received_at, 6),
         }
         extra: dict[str, object] = {"times": times, "sandbox": engine.sandbox.kind}
         if run.limit:
