@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import zstandard
 
 _LEVEL = 3
+_TIME_MACROS = re.compile(rb"__(?:DATE|TIME|TIMESTAMP)__")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class FileEntry:
 
     digest: str  # sha256 of the content, hex
     size: int
+    # Mentions __DATE__, __TIME__ or __TIMESTAMP__: its compile's output depends on the clock or
+    # on a file's mtime, so the result cache must not serve it (include_server/cache_key.py).
+    time_macros: bool = False
 
 
 def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -54,7 +59,9 @@ class FileStore:
             return cached[1]
         with open(path, "rb") as f:
             data = f.read()
-        entry = FileEntry(hashlib.sha256(data).hexdigest(), len(data))
+        entry = FileEntry(
+            hashlib.sha256(data).hexdigest(), len(data), _TIME_MACROS.search(data) is not None
+        )
         with self._lock:
             self._by_path[path] = (key, entry)
             if len(self._by_path) > 1_000_000:  # bound a server that lives for months

@@ -231,6 +231,24 @@ def _clang_layout(targets: list[bytes], deps: list[bytes]) -> bytes:
     return bytes(out + b"\n")
 
 
+def retarget_depfile(data: bytes, targets: list[bytes], family: str) -> bytes:
+    """The dependency file with its first rule's targets replaced, wrapped as the compiler would.
+
+    The result cache serves one compile's dependency file to another that names another object.
+    """
+    end = _first_rule_end(data)
+    names = _tokens(data[:end])
+    colon = next((i for i, n in enumerate(names) if n.endswith(b":")), None)
+    if colon is None:
+        return data
+    old = names[: colon + 1]
+    old[-1] = old[-1][:-1]
+    if [n for n in old if n] == targets:
+        return data
+    layout = _clang_layout if family == "clang" else _gcc_layout
+    return layout(targets, names[colon + 1 :]) + data[end:]
+
+
 def rewrite_depfile(data: bytes, root: str, family: str) -> bytes:
     """A dependency file with client paths, wrapped as the compiler would have wrapped it."""
     if root.encode() not in data:
