@@ -32,6 +32,17 @@ class WorkerSpec:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    """The result cache's settings (README "Result cache"); ``dir`` None means the default."""
+
+    enabled: bool = True
+    dir: str | None = None
+    max_size: int = 5 << 30
+    read_only: bool = False
+    shared: bool = True  # also look up and store in the workers' shared cache
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated client configuration."""
 
@@ -42,6 +53,7 @@ class Config:
     fallback: bool = True
     connect_timeout: float = 2.0
     compile_timeout: float = 300.0
+    cache: CacheConfig = CacheConfig()
 
 
 # key -> (type check, description for the error message)
@@ -52,8 +64,16 @@ _TOP_KEYS = {
     "fallback": (bool, "true or false"),
     "connect_timeout": ((int, float), "a number of seconds"),
     "compile_timeout": ((int, float), "a number of seconds"),
+    "cache": (dict, "a mapping (enabled, dir, max_size, read_only, shared)"),
 }
 _REQUIRED = ("workers",)
+_CACHE_KEYS = {
+    "enabled": (bool, "true or false"),
+    "dir": (str, "a folder"),
+    "max_size": (int, "a size"),
+    "read_only": (bool, "true or false"),
+    "shared": (bool, "true or false"),
+}
 _WORKER_KEYS = {"url": (str, "an http:// or https:// URL"), "slots": (int, "a positive integer")}
 
 
@@ -154,6 +174,45 @@ def _read_token(path: str, token_file: str) -> str:
     return token
 
 
+def _parse_size(where: str, value: object) -> int:
+    """Bytes from an integer or a string with a K, M or G suffix ('500M', '5G')."""
+    if isinstance(value, str):
+        text = value.strip().upper().removesuffix("B")
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        number = text[:-1] if scale > 1 else text
+        try:
+            value = int(float(number) * scale)
+        except ValueError:
+            raise ConfigError(f"{where}: expected bytes like 500M or 5G, got {value!r}") from None
+    _typed(where, value, int, "a size in bytes (or 500M, 5G)")
+    if value < 1 << 20:  # type: ignore[operator]
+        raise ConfigError(f"{where}: must be at least 1M, got {value}")
+    return value  # type: ignore[return-value]
+
+
+def _parse_cache(path: str, value: dict) -> CacheConfig:
+    """The ``cache`` mapping; ``dir`` is relative to the file's folder, ``~`` expanded."""
+    known = _CACHE_KEYS
+    for key, item in value.items():
+        if key not in known:
+            raise ConfigError(f"{path}: cache.{key}: unknown key (known: {', '.join(known)})")
+        if key != "max_size":
+            _typed(f"{path}: cache.{key}", item, *known[key])
+    folder = value.get("dir")
+    if folder is not None:
+        folder = os.path.join(os.path.dirname(path), os.path.expanduser(folder))
+    max_size = CacheConfig.max_size
+    if "max_size" in value:
+        max_size = _parse_size(f"{path}: cache.max_size", value["max_size"])
+    return CacheConfig(
+        enabled=value.get("enabled", True),
+        dir=folder,
+        max_size=max_size,
+        read_only=value.get("read_only", False),
+        shared=value.get("shared", True),
+    )
+
+
 def load_file(path: str) -> Config:
     """Read and validate one client YAML file."""
     try:
@@ -193,6 +252,7 @@ def load_file(path: str) -> Config:
         fallback=data.get("fallback", True),
         connect_timeout=float(data.get("connect_timeout", Config.connect_timeout)),
         compile_timeout=float(data.get("compile_timeout", Config.compile_timeout)),
+        cache=_parse_cache(path, data["cache"]) if "cache" in data else CacheConfig(),
     )
 
 

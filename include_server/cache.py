@@ -1,0 +1,166 @@
+"""The result cache: entries, the local level on the workstation, and the lookup/store order.
+
+An entry is what a compile left behind, in the result frame of worker/wire.py (zstd, one file):
+exit status, stdout, stderr, the object and the dependency file as the compiler wrote them, plus
+the dependency targets and the compiler family so that a hit for another object name rewrites the
+.d's first rule (``worker.rewrite.retarget_depfile``).  Only exit status 0 is stored.
+
+The local level is a folder of entries named by key (``DIR/ab/<key>``), bounded by ``max_size``:
+least recently used entries go first.  Use is the file's mtime (touched on a hit), so the order
+survives a restart of the local server; the index is rebuilt from the folder on first use.
+Several local servers may share a folder: an entry another one evicted is simply a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from adapter.command import Compile
+from include_server.cache_key import CacheKey
+from worker import wire
+from worker.rewrite import retarget_depfile
+
+_FORMAT = 1
+
+
+@dataclass
+class Hit:
+    """A compile served from the cache; shaped like dispatch.Remote for the reply path."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    outputs: dict[str, bytes]
+    worker: str  # where it came from: "local cache" or "shared cache on URL"
+    times: dict = field(default_factory=dict)
+
+
+def encode_entry(key: CacheKey, compile: Compile, result) -> bytes:
+    """The entry for a successful compile (``result``: a dispatch.Remote)."""
+    files = [("object", result.outputs[compile.output])]
+    if compile.dep_file:
+        files.append(("depfile", result.outputs[compile.dep_file]))
+    extra = {"format": _FORMAT, "family": key.family}
+    return wire.encode_result(result.exit_code, result.stdout, result.stderr, files, extra, level=3)
+
+
+def decode_entry(data: bytes, key: CacheKey, compile: Compile, where: str) -> Hit | None:
+    """The outputs for this compile's names, or None for an entry that does not fit it."""
+    try:
+        head, out, err, files = wire.decode_result(data)
+    except wire.WireError:
+        return None
+    if head.get("format") != _FORMAT or "object" not in files:
+        return None
+    outputs = {compile.output: files["object"]}
+    if compile.dep_file:
+        dep = files.get("depfile")
+        if dep is None:
+            return None
+        outputs[compile.dep_file] = retarget_depfile(dep, key.targets.render(), key.family)
+    return Hit(head.get("exit", 0), out, err, outputs, where)
+
+
+class LocalCache:
+    """Entries on disk under one folder, bounded and least-recently-used evicted."""
+
+    def __init__(self, root: str, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._index: OrderedDict[str, int] | None = None  # key -> size, oldest first
+        self._bytes = 0
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, key[:2], key)
+
+    def _ensure_index(self) -> OrderedDict[str, int]:
+        """Index what is on disk, oldest use first (caller holds the lock)."""
+        if self._index is not None:
+            return self._index
+        found = []
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        for sub in os.scandir(self.root):
+            if not sub.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(sub.path):
+                if entry.name.startswith("."):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)  # a write a crash interrupted
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                found.append((st.st_mtime_ns, entry.name, st.st_size))
+        self._index = OrderedDict((name, size) for _, name, size in sorted(found))
+        self._bytes = sum(self._index.values())
+        return self._index
+
+    def get(self, key: str) -> bytes | None:
+        """The entry, marked as just used; None when absent (or evicted by another server)."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            os.utime(path)
+        except OSError:
+            with self._lock:
+                self._forget(key)
+            return None
+        with self._lock:
+            index = self._ensure_index()
+            if key in index:
+                index.move_to_end(key)
+            else:
+                index[key] = len(data)
+                self._bytes += len(data)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store an entry atomically, then evict the least recently used beyond the bound."""
+        folder = os.path.dirname(self._path(key))
+        with self._lock:
+            self._ensure_index()
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, self._path(key))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with self._lock:
+            index = self._ensure_index()
+            self._forget(key)
+            index[key] = len(data)
+            self._bytes += len(data)
+            self._evict(keep=key)
+
+    def _forget(self, key: str) -> None:
+        if self._index is not None and key in self._index:
+            self._bytes -= self._index.pop(key)
+
+    def _evict(self, keep: str) -> None:
+        """Delete least recently used entries until the folder fits (caller holds the lock)."""
+        index = self._index
+        assert index is not None
+        while self._bytes > self.max_bytes and len(index) > 1:
+            key, size = next(iter(index.items()))
+            if key == keep:
+                index.move_to_end(key)
+                continue
+            del index[key]
+            self._bytes -= size
+            with contextlib.suppress(OSError):
+                os.unlink(self._path(key))
+
+    def usage(self) -> dict[str, int]:
+        """Entries and bytes held, for the stats."""
+        with self._lock:
+            index = self._ensure_index()
+            return {"entries": len(index), "bytes": self._bytes, "max_bytes": self.max_bytes}
