@@ -21,6 +21,11 @@ PATH_HEALTH = "/v1/health"
 PATH_STATUS = "/v1/status"
 PATH_COMPILE = "/v1/compile"
 PATH_METRICS = "/metrics"
+# The shared result cache: GET/PUT/HEAD PATH_CACHE + <key> (64 hex digits); a PUT carries the
+# sha256 of its body in CACHE_DIGEST_HEADER and is refused (400) when they differ.  Bazel's HTTP
+# cache protocol is served on the same store under /ac/<sha256> and /cas/<sha256>.
+PATH_CACHE = "/v1/cache/"
+CACHE_DIGEST_HEADER = "X-Pumpcc-Sha256"
 
 JOB_MAGIC = b"PJ1\n"
 RESULT_MAGIC = b"PR1\n"
