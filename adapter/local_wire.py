@@ -14,8 +14,6 @@ entries.  Response payload: one kind byte, then:
 - ``J``: a JSON document (answers to ``stats``, ``hosts``, ``jobs`` ...).
 """
 
-from __future__ import annotations
-
 VERSION = b"pumpcc-local-1"
 
 RESULT = 0x52  # ord("R")

@@ -157,12 +157,18 @@ class ParseError(ValueError):
     """The command cannot be parsed (an option lacks its value)."""
 
 
+# Glued candidates by their first two characters: most tokens ("-O2", "-Wall") have none.
+_GLUED_BY_START: dict[str, tuple[Option, ...]] = {}
+for _option in _GLUED:
+    _GLUED_BY_START[_option.name[:2]] = _GLUED_BY_START.get(_option.name[:2], ()) + (_option,)
+
+
 def lookup(token: str) -> tuple[Option, str | None] | None:
     """Find the table row for one token and the value glued to it, if any."""
     exact = _BY_NAME.get(token)
     if exact is not None:
         return exact, None
-    for option in _GLUED:
+    for option in _GLUED_BY_START.get(token[:2], ()):
         name = option.name
         if not token.startswith(name):
             continue
