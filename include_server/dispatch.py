@@ -2,8 +2,9 @@
 
 The local server keeps one ``WorkerState`` per worker URL for its whole life: an HTTP session with
 its connection pool, the jobs in flight, the digests the worker is known to hold (so a file goes to
-a worker once), and its health (failures back a worker off for a growing period; it is probed before
-it gets work again).  ``Dispatcher.run`` returns either the worker's result or a ``Failure`` whose
+a worker once), and its health and compilers (include_server/health.py: failures back a worker
+off for a growing period; it is checked before it gets work again; only workers whose compiler
+matches get a job).  ``Dispatcher.run`` returns either the worker's result or a ``Failure`` whose
 reason becomes a fallback counter.
 """
 
@@ -14,6 +15,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
@@ -21,6 +23,8 @@ import requests
 from adapter.command import Compile
 from adapter.config import Config
 from include_server.files import FileStore
+from include_server.health import Health, WorkerState
+from include_server.health import describe as _describe
 from include_server.stats import Stats
 from worker import wire
 
@@ -37,7 +41,6 @@ PASSED_ENV = (
     "CPLUS_INCLUDE_PATH",
     "OBJC_INCLUDE_PATH",
 )
-_MAX_BACKOFF = 60.0
 _INCOMPATIBLE_FOR = 300.0
 
 
@@ -59,28 +62,6 @@ class Failure:
 
     reason: str
     detail: str
-
-
-@dataclass
-class WorkerState:
-    """What the local server knows of one worker across all builds."""
-
-    url: str
-    slots: int
-    session: requests.Session
-    in_flight: int = 0
-    failures: int = 0
-    down_until: float = 0.0
-    down_reason: str = ""
-    known: set[str] = field(default_factory=set)
-    incompatible: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    jobs: int = 0
-
-    def state(self, now: float) -> str:
-        """``up``, or ``down: why`` while backed off."""
-        if self.failures and now < self.down_until:
-            return f"down: {self.down_reason}"
-        return "up"
 
 
 class _Job:
@@ -109,11 +90,15 @@ class Dispatcher:
         self._stats = stats
         self._workers: dict[str, WorkerState] = {}
         self._cond = threading.Condition()
+        self._health = Health(self._cond)
 
     # -- the host list --------------------------------------------------------------------------
 
     def workers(self, config: Config) -> list[WorkerState]:
-        """The states of the configured workers, created on first sight and kept for life."""
+        """The states of the configured workers, created on first sight and kept for life.
+
+        Starts the status checks that are due, so looking at the list keeps it fresh.
+        """
         states = []
         with self._cond:
             for spec in config.workers:
@@ -122,11 +107,13 @@ class Dispatcher:
                     state = WorkerState(spec.url, spec.slots, self._session(spec.slots))
                     self._workers[spec.url] = state
                 state.slots = spec.slots
+                state.timeout = config.connect_timeout
                 if config.token:
                     state.session.headers["Authorization"] = f"Bearer {config.token}"
                 else:
                     state.session.headers.pop("Authorization", None)
                 states.append(state)
+        self._health.poke(states)
         return states
 
     @staticmethod
@@ -138,64 +125,42 @@ class Dispatcher:
         session.headers["User-Agent"] = "pumpcc"
         return session
 
-    def probe(self, state: WorkerState, timeout: float) -> bool:
-        """Ask a worker whether it is up (``GET /v1/health``), updating its health."""
-        try:
-            response = state.session.get(state.url + wire.PATH_HEALTH, timeout=timeout)
-            ok = response.status_code == 200
-            reason = f"health check answered {response.status_code}"
-        except requests.RequestException as e:
-            ok, reason = False, _describe(e)
-        if ok:
-            self._mark_up(state)
-        else:
-            self._mark_down(state, reason)
-        return ok
-
-    def _mark_up(self, state: WorkerState) -> None:
-        with self._cond:
-            state.failures = 0
-            state.down_reason = ""
-            self._cond.notify_all()
-
-    def _mark_down(self, state: WorkerState, reason: str) -> None:
-        with self._cond:
-            state.failures += 1
-            state.down_until = time.monotonic() + min(_MAX_BACKOFF, 2.0 ** (state.failures - 1))
-            state.down_reason = reason
-            self._cond.notify_all()
-
     # -- choosing a worker ----------------------------------------------------------------------
 
     def _acquire(
         self, config: Config, identity: tuple[str, str, str], tried: set[str]
     ) -> WorkerState | None:
-        """Take a slot on the least loaded eligible worker, waiting while all are full."""
+        """Take a slot on the matching worker with the most free capacity relative to its size.
+
+        Waits while every matching worker is full, or while a worker seen for the first time has
+        not answered its first status check yet; None when no worker can take the job.
+        """
         candidates = [w for w in self.workers(config) if w.url not in tried]
         while True:
-            now = time.monotonic()
-            to_probe = None
             with self._cond:
-                eligible = [
-                    w
-                    for w in candidates
-                    if w.incompatible.get(identity, 0) < now
-                    and not (w.failures and now < w.down_until)
-                ]
-                if not eligible:
-                    return None
-                free = [w for w in eligible if w.in_flight < w.slots]
+                now = time.monotonic()
+                matching = [w for w in candidates if w.matches(identity, now)]
+                free = [w for w in matching if w.in_flight < w.capacity and w.busy_until <= now]
                 if free:
-                    best = max(free, key=lambda w: ((w.slots - w.in_flight) / w.slots, w.slots))
-                    if best.failures:
-                        to_probe = best  # backed off before: make sure it is back first
-                    else:
-                        best.in_flight += 1
-                        return best
-                else:
-                    self._cond.wait(timeout=0.5)
-                    continue
-            self.probe(to_probe, config.connect_timeout)
+                    best = max(free, key=lambda w: (w.load(), w.capacity))
+                    best.in_flight += 1
+                    return best
+                if not matching and not any(w.pending() for w in candidates):
+                    return None
+                self._cond.wait(timeout=0.5)
+            self._health.poke(candidates)  # a backed-off worker may be due its probe by now
+
+    def _nobody(self, config: Config, identity: tuple[str, str, str]) -> Failure:
+        """Why no worker was even tried: all down, or none with our compiler."""
+        states = self.workers(config)
+        now = time.monotonic()
+        with self._cond:
+            if any(not w.failures and not w.matches(identity, now) for w in states):
+                name, version, target = identity
+                return Failure(
+                    "compiler_mismatch", f"no worker that is up has {name} {version} for {target}"
+                )
+        return Failure("no_workers", "every configured worker is down")
 
     def _release(self, state: WorkerState) -> None:
         with self._cond:
@@ -236,11 +201,11 @@ class Dispatcher:
         job = _Job(header, files)
         tried: set[str] = set()
         transport_retries = 1
-        last = Failure("no_workers", "every configured worker is down or incompatible")
+        last = None
         while True:
             state = self._acquire(config, identity, tried)
             if state is None:
-                return last
+                return last or self._nobody(config, identity)
             tried.add(state.url)
             try:
                 return self._send(state, job, config)
@@ -280,7 +245,7 @@ class Dispatcher:
                     timeout=(config.connect_timeout, config.compile_timeout),
                 )
             except requests.RequestException as e:
-                self._mark_down(state, _describe(e))
+                self._health.mark_down(state, _describe(e))
                 self._stats.worker(state.url, errors=1)
                 raise _Retry("worker_error", _describe(e), transport=True) from None
             elapsed = (time.monotonic() - started) * 1000
@@ -304,22 +269,24 @@ class Dispatcher:
         try:
             head, out, err, outputs = wire.decode_result(content)
         except wire.WireError as e:
-            self._mark_down(state, f"bad result: {e}")
+            self._health.mark_down(state, f"bad result: {e}")
             raise _Retry("worker_error", f"bad result: {e}", transport=True) from None
-        self._mark_up(state)
+        self._health.mark_up(state)
         state.jobs += 1
-        self._stats.worker(state.url, jobs=1)
-        times = dict(head.get("times", {}))
-        times["round_trip_ms"] = elapsed_ms
+        times = _phase_times(head.get("times", {}), elapsed_ms)
+        compile_ms, transfer_ms = int(times["compile_ms"]), int(times["transfer_ms"])
+        self._stats.worker(state.url, jobs=1, compile_ms=compile_ms, transfer_ms=transfer_ms)
         return Remote(head.get("exit", 1), out, err, outputs, state.url, times)
 
     def _refusal(self, state: WorkerState, status: int, error: dict, header: dict) -> _Retry:
         """Turn a worker's non-200 answer into the retry decision and fallback reason."""
         code = error.get("error") or f"http_{status}"
         message = error.get("message") or error.get("path") or code
-        self._stats.worker(state.url, errors=1)
         if code == wire.BUSY:
+            self._health.mark_busy(state)
+            self._stats.worker(state.url, busy=1)
             return _Retry("workers_busy", "busy")
+        self._stats.worker(state.url, errors=1)
         if code in (wire.COMPILER_MISMATCH, wire.UNKNOWN_COMPILER):
             c = header["compiler"]
             identity = (c["name"], c["version"], c["target"])
@@ -328,29 +295,49 @@ class Dispatcher:
         if code == wire.SYSTEM_HEADER_MISMATCH:
             return _Retry("system_header_mismatch", message)
         if code == wire.UNAUTHORIZED:
-            self._mark_down(state, "unauthorized: check token_file")
+            self._health.mark_down(state, "unauthorized: check token_file")
             return _Retry("unauthorized", "worker refused our token")
         if status >= 500:
-            self._mark_down(state, f"HTTP {status}")
+            self._health.mark_down(state, f"HTTP {status}")
             return _Retry("worker_error", f"HTTP {status}: {message}", transport=True)
         return _Retry("worker_refused", f"HTTP {status}: {message}")
 
     def hosts(self, config: Config) -> list[dict]:
-        """The rows of ``pumpcc --hosts`` (probing each worker now)."""
-        rows = []
-        for state in self.workers(config):
-            self.probe(state, config.connect_timeout)
-            now = time.monotonic()
-            rows.append(
-                {
-                    "url": state.url,
-                    "slots": state.slots,
-                    "in_flight": state.in_flight,
-                    "state": state.state(now),
-                    "jobs": state.jobs,
-                }
-            )
-        return rows
+        """The rows of ``pumpcc --hosts``, each worker checked now (all at once: a hung one costs
+        its timeout once, not once per row)."""
+        states = self.workers(config)
+        if states:
+            with ThreadPoolExecutor(max_workers=min(32, len(states))) as pool:
+                list(pool.map(self._health.check, states))
+        now = time.monotonic()
+        return [
+            {
+                "url": state.url,
+                "slots": state.slots,
+                "in_flight": state.in_flight,
+                "state": state.state(now),
+                "jobs": state.jobs,
+            }
+            for state in states
+        ]
+
+
+def _phase_times(worker_times: dict, round_trip_ms: float) -> dict:
+    """The worker's own times (seconds) plus the phases the stats add up, in milliseconds.
+
+    ``transfer_ms`` is what the worker's handling does not explain: connection, request and
+    answer on the wire, HTTP framing.
+    """
+    times = dict(worker_times)
+    try:
+        compile_ms = float(worker_times.get("compile", 0)) * 1000
+        handled_ms = float(worker_times.get("total", 0)) * 1000
+    except (TypeError, ValueError):
+        compile_ms = handled_ms = 0.0
+    times["round_trip_ms"] = round_trip_ms
+    times["compile_ms"] = compile_ms
+    times["transfer_ms"] = max(0.0, round_trip_ms - handled_ms)
+    return times
 
 
 def _error_of(response: requests.Response) -> dict:
@@ -359,11 +346,3 @@ def _error_of(response: requests.Response) -> dict:
     except ValueError:
         return {}
     return error if isinstance(error, dict) else {}
-
-
-def _describe(e: Exception) -> str:
-    if isinstance(e, requests.Timeout):
-        return "timed out"
-    if isinstance(e, requests.ConnectionError):
-        return "connection refused or reset"
-    return type(e).__name__
