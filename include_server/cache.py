@@ -21,7 +21,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from adapter.command import Compile
+from adapter.config import Config
+from include_server import shared_cache
 from include_server.cache_key import CacheKey
+from include_server.dispatch import Dispatcher, WorkerState
+from include_server.stats import Stats
 from worker import wire
 from worker.rewrite import retarget_depfile
 
@@ -164,3 +168,82 @@ class LocalCache:
         with self._lock:
             index = self._ensure_index()
             return {"entries": len(index), "bytes": self._bytes, "max_bytes": self.max_bytes}
+
+
+def default_dir(env: dict[str, str]) -> str:
+    """``$XDG_CACHE_HOME/pumpcc``, else ``~/.cache/pumpcc`` (the compile's environment)."""
+    base = env.get("XDG_CACHE_HOME") or os.path.join(
+        env.get("HOME") or os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(base, "pumpcc")
+
+
+class ResultCache:
+    """Both levels in order: local, then the workers' shared cache; counts each outcome."""
+
+    def __init__(self, stats: Stats, dispatcher: Dispatcher) -> None:
+        self._stats = stats
+        self._dispatcher = dispatcher
+        self._lock = threading.Lock()
+        self._locals: dict[tuple[str, int], LocalCache] = {}
+
+    @staticmethod
+    def enabled(config: Config, env: dict[str, str]) -> bool:
+        """Off with ``PUMPCC_CACHE=0`` or ``cache: {enabled: false}``."""
+        return config.cache.enabled and env.get("PUMPCC_CACHE", "1") != "0"
+
+    def local(self, config: Config, env: dict[str, str]) -> LocalCache:
+        """The local level for this configuration (one per folder and bound)."""
+        folder = config.cache.dir or default_dir(env)
+        with self._lock:
+            found = self._locals.get((folder, config.cache.max_size))
+            if found is None:
+                found = LocalCache(folder, config.cache.max_size)
+                self._locals[(folder, config.cache.max_size)] = found
+        return found
+
+    def lookup(self, key: CacheKey, compile: Compile, config: Config) -> Hit | None:
+        """The cached outputs of this compile, local level first; None on a miss at both."""
+        data = self.local(config, compile.env).get(key.key)
+        hit = decode_entry(data, key, compile, "local cache") if data else None
+        if hit is not None:
+            self._stats.add(cache_hits=1, cache_local_hits=1)
+            return hit
+        self._stats.add(cache_local_misses=1)
+        worker = self._home(key, config)
+        if worker is None:
+            return None
+        data = shared_cache.fetch(worker, key.key, config.connect_timeout)
+        hit = decode_entry(data, key, compile, f"shared cache on {worker.url}") if data else None
+        if hit is None:
+            self._stats.add(cache_remote_misses=1)
+            return None
+        self._stats.add(cache_hits=1, cache_remote_hits=1)
+        if not config.cache.read_only:
+            self._put_local(key, data, config, compile.env)
+        return hit
+
+    def store(self, key: CacheKey, compile: Compile, result: object, config: Config) -> None:
+        """Keep a successful compile at both levels (unless read-only)."""
+        if config.cache.read_only or result.exit_code != 0:  # type: ignore[attr-defined]
+            return
+        try:
+            data = encode_entry(key, compile, result)
+        except KeyError:  # the compiler wrote no object or no .d: nothing worth serving
+            return
+        self._put_local(key, data, config, compile.env)
+        worker = self._home(key, config)
+        if worker is not None:
+            stored = shared_cache.upload(worker, key.key, data, config.connect_timeout)
+            self._stats.add(cache_remote_stores=int(stored))
+
+    def _put_local(self, key: CacheKey, data: bytes, config: Config, env: dict[str, str]) -> None:
+        try:
+            self.local(config, env).put(key.key, data)
+        except OSError as e:
+            print(f"pumpcc: result cache: cannot write {e.filename}: {e.strerror}", flush=True)
+
+    def _home(self, key: CacheKey, config: Config) -> WorkerState | None:
+        if not config.cache.shared:
+            return None
+        return shared_cache.home(key.key, self._dispatcher.workers(config))

@@ -30,7 +30,9 @@ from adapter import local_wire
 from adapter.command import Compile, Local, classify
 from adapter.config import Config, ConfigError, load
 from adapter.launcher import runtime_dir
+from include_server import cache_key
 from include_server.analysis import Analyzer
+from include_server.cache import Hit, ResultCache
 from include_server.compilers import compiler_info
 from include_server.dispatch import Dispatcher, Failure
 from include_server.files import FileStore
@@ -112,6 +114,7 @@ class Server:
         self.files = FileStore()
         self.analyzer = Analyzer()
         self.dispatcher = Dispatcher(self.files, self.stats)
+        self.cache = ResultCache(self.stats, self.dispatcher)
         self.configs = ConfigCache()
         self.local_slots = LocalSlots()
         self.last_request = time.monotonic()
@@ -271,6 +274,9 @@ class Server:
             detail = f"writing {e.filename}: {e.strerror}"
             self._local(conn, env, config, "output_error", detail, decision.source, job)
             return
+        if isinstance(outcome, Hit):
+            self._reply_hit(conn, decision, outcome, verbose, started)
+            return
         self.stats.add(remote=1)
         if outcome.exit_code != 0:
             self.stats.add(compile_errors=1)
@@ -294,7 +300,39 @@ class Server:
         if closure.gave_up:
             self.stats.analysis_gave_up(closure.gave_up)
             return Failure("analysis_gave_up", closure.gave_up)
-        return self.dispatcher.run(compile, closure, identity, config)
+        return self._run_cached(compile, closure, identity, config)
+
+    def _run_cached(self, compile: Compile, closure, identity: tuple[str, str, str], config):
+        """Serve the compile from the result cache, or dispatch it and keep a success there."""
+        key = None
+        if ResultCache.enabled(config, compile.env):
+            try:
+                info = compiler_info(compile.compiler)
+                found = cache_key.compute(compile, closure, info, self.files)
+            except OSError:
+                found = "file_error"  # the dispatch meets the same error and falls back
+            if isinstance(found, str):
+                self.stats.add(cache_uncacheable=1)
+            else:
+                key = found
+                hit = self.cache.lookup(key, compile, config)
+                if hit is not None:
+                    return hit
+        outcome = self.dispatcher.run(compile, closure, identity, config)
+        if key is not None and not isinstance(outcome, Failure):
+            self.cache.store(key, compile, outcome, config)
+        return outcome
+
+    def _reply_hit(
+        self, conn: socket.socket, compile: Compile, hit: Hit, verbose: bool, started: float
+    ) -> None:
+        """Answer with the cached compiler output, as the compile itself would have."""
+        total_ms = (time.monotonic() - started) * 1000
+        self.stats.timing(cache_hit=total_ms)
+        err = hit.stderr
+        if verbose:
+            err += f"pumpcc: {compile.source}: {hit.worker} ({total_ms:.0f} ms)\n".encode()
+        conn.sendall(local_wire.encode_result(hit.exit_code, hit.stdout, err))
 
     def _local(
         self,

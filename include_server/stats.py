@@ -9,6 +9,16 @@ import threading
 import time
 from collections import Counter, deque
 
+# Result cache outcomes per level (README "Result cache"); hits of both levels add to cache_hits.
+_CACHE_COUNTERS = (
+    "local_hits",
+    "local_misses",
+    "remote_hits",
+    "remote_misses",
+    "remote_stores",
+    "uncacheable",
+)
+
 
 class Stats:
     """Thread-safe counters since the server started or was last zeroed."""
@@ -67,6 +77,7 @@ class Stats:
                 "remote": c["remote"],
                 "local": c["local"],
                 "cache_hits": c["cache_hits"],
+                "cache": {k: c[f"cache_{k}"] for k in _CACHE_COUNTERS},
                 "fallbacks": dict(self.fallbacks),
                 "include_server": {
                     "analyses": c["analyses"],

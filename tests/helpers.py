@@ -135,6 +135,8 @@ class Client:
         for key in list(self.env):
             if key.startswith("PUMPCC_"):
                 del self.env[key]
+        # Tests count where compiles ran: the result cache is opt-in here (PUMPCC_CACHE="1").
+        self.env["PUMPCC_CACHE"] = "0"
         self.env.update(
             PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             PUMPCC_DIR=self.runtime,
