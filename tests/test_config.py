@@ -41,10 +41,13 @@ def test_contract_example_loads(tmp_path):
         ("workers:\n  - url: http://x:1\n    slot: 2\n", "workers[0].slot: unknown key"),
         ("workers:\n  - url: http://10.1.1.1\n", "token_file: missing, required for non-loopback"),
         ("workers: [\n", "line 2: not valid YAML"),
+        ("workers: []\ntoken_file: nowhere\n", "token_file: cannot read "),
+        ("workers: []\ntoken_file: c.yaml.d\n", "Is a directory"),
         ("- a\n", "expected a mapping of keys"),
     ],
 )
 def test_bad_files_give_one_line_naming_file_and_key(tmp_path, text, message):
+    (tmp_path / "c.yaml.d").mkdir()
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as e:
         load_file(path)

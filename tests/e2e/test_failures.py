@@ -63,20 +63,37 @@ def test_fallback_disabled_fails_with_reason(tmp_path, client_for):
     assert not (tmp_path / "a.o").exists()
 
 
-def test_bad_config_gives_one_line_and_compiles_locally(tmp_path, client_for):
+# One file per kind of mistake, and a word its one-line error must contain.
+BAD_CONFIGS = {
+    "unknown_key": ("workers: []\nlocal_slotz: 2\n", "local_slotz: unknown key"),
+    "wrong_type": ("workers: []\nlocal_slots: two\n", "local_slots: expected a positive integer"),
+    "missing_key": ("local_slots: 2\n", "workers: missing (required)"),
+    "bad_url": ("workers:\n  - url: ftp://w\n", "workers[0].url: 'ftp://w' is not an http"),
+    "token_unreadable": ("workers: []\ntoken_file: tokens\n", "token_file: cannot read"),
+    "invalid_yaml": ("workers: [\n", "line 2: not valid YAML"),
+}
+
+
+def test_each_bad_config_gives_one_line_fails_commands_and_compiles_locally(tmp_path, client_for):
     client = client_for()
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("workers: []\nlocal_slotz: 2\n")
-    client.env["PUMPCC_CONFIG"] = str(bad)
     del client.env["PUMPCC_HOSTS"]
+    (tmp_path / "tokens").mkdir()  # a token_file that cannot be read as one
     (tmp_path / "a.c").write_text("int a;\n")
-    result = client.pumpcc("gcc", "-c", "a.c", "-o", "a.o", cwd=tmp_path)
-    assert result.stderr.decode() == (
-        f"{bad}: local_slotz: unknown key (known: workers, token_file, local_slots, fallback,"
-        " connect_timeout, compile_timeout)\n"
-    )
-    assert (tmp_path / "a.o").exists()
-    assert client.stats()["fallbacks"] == {"config_error": 1}
-    hosts = client.pumpcc("--hosts", check=False)
-    assert hosts.returncode != 0
-    assert "local_slotz: unknown key" in hosts.stdout.decode()
+    for n, (kind, (text, words)) in enumerate(BAD_CONFIGS.items(), 1):
+        bad = tmp_path / f"{kind}.yaml"
+        bad.write_text(text)
+        client.env["PUMPCC_CONFIG"] = str(bad)
+        line = f"{bad}: {words}"
+
+        result = client.pumpcc("gcc", "-c", "a.c", "-o", f"{kind}.o", cwd=tmp_path)
+        said = result.stderr.decode()
+        assert said.startswith(line) and said.count("\n") == 1, (kind, said)
+        assert (tmp_path / f"{kind}.o").exists()
+        assert client.stats()["fallbacks"] == {"config_error": n}
+
+        hosts = client.pumpcc("--hosts", check=False)
+        assert hosts.returncode != 0
+        assert hosts.stdout.decode() == said, kind
+        jobs = client.pumpcc("--jobs", check=False)
+        assert jobs.returncode != 0
+        assert (jobs.stdout, jobs.stderr.decode()) == (b"", said), kind
