@@ -7,6 +7,7 @@ in-process state shared by the request threads.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from worker import __version__, wire
+from worker.cache import NAME, CacheStore
 from worker.config import Config
 from worker.errors import Refusal, bad_request
 from worker.job import Engine, run_job
@@ -26,6 +28,8 @@ log = logging.getLogger("pumpcc.worker")
 StartResponse = Callable[..., object]
 _KNOWN_PATHS = (wire.PATH_HEALTH, wire.PATH_STATUS, wire.PATH_COMPILE, wire.PATH_METRICS)
 _READ_CHUNK = 1 << 20
+# URL prefix -> cache namespace: pumpcc's entries, Bazel's action cache and content store.
+_CACHE_ROUTES = {wire.PATH_CACHE: "v1", "/ac/": "ac", "/cas/": "cas"}
 
 
 class Slots:
@@ -72,6 +76,10 @@ class WorkerApp:
         self.slots = Slots(config.slots, config.queue_limit, config.queue_timeout)
         self.metrics = Metrics()
         self.started = time.time()
+        self.cache = None
+        if config.cache_max_bytes:
+            root = os.path.join(os.path.abspath(config.scratch_dir), "cache")
+            self.cache = CacheStore(root, config.cache_max_bytes)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         arrived = time.monotonic()
@@ -98,6 +106,9 @@ class WorkerApp:
         if path == wire.PATH_HEALTH:
             return _json(200, {"ok": True, "version": __version__})
         self._authorize(environ)
+        prefix = next((p for p in _CACHE_ROUTES if path.startswith(p)), None)
+        if prefix is not None:
+            return self._cache(environ, method, _CACHE_ROUTES[prefix], path[len(prefix) :])
         if path == wire.PATH_COMPILE:
             if method != "POST":
                 raise Refusal(405, "method_not_allowed")
@@ -148,6 +159,39 @@ class WorkerApp:
         self.metrics.job(time.monotonic() - arrived, outcome.compile_seconds)
         return 200, [("Content-Type", wire.RESULT_CONTENT_TYPE)], outcome.body
 
+    def _cache(self, environ: dict, method: str, ns: str, name: str) -> tuple[int, list, bytes]:
+        """GET, HEAD or PUT one cache entry; an upload must match its digest before it is kept.
+
+        A ``cas`` name is the content's own sha256; a pumpcc entry carries its body's sha256 in
+        a header (its name is the compile's key); an ``ac`` entry cannot be checked (its name
+        is the action's digest) and is kept as given, as Bazel's own HTTP caches do.
+        """
+        if self.cache is None:
+            raise Refusal(404, "no_cache", message="this worker keeps no shared cache")
+        if not NAME.fullmatch(name):
+            raise bad_request(f"cache entry name {name[:80]!r} is not a sha256 hex digest")
+        octets = [("Content-Type", "application/octet-stream")]
+        if method == "HEAD":
+            if self.cache.size(ns, name) is None:
+                raise Refusal(404, "not_found")
+            return 200, octets, b""
+        if method == "GET":
+            data = self.cache.get(ns, name)
+            if data is None:
+                raise Refusal(404, "not_found")
+            if ns == "v1":
+                octets.append((wire.CACHE_DIGEST_HEADER, hashlib.sha256(data).hexdigest()))
+            return 200, octets, data
+        if method != "PUT":
+            raise Refusal(405, "method_not_allowed")
+        body = _read_body(environ, self.config.max_request_bytes)
+        digest = hashlib.sha256(body).hexdigest()
+        claimed = {"cas": name, "v1": environ.get("HTTP_X_PUMPCC_SHA256")}.get(ns, digest)
+        if digest != claimed:
+            raise bad_request(f"upload to /{ns}/{name} does not match its sha256")
+        self.cache.put(ns, name, body)
+        return 200, [], b""
+
     def _gauges(self) -> dict[str, float]:
         blobs = self.engine.blobs.stats()
         return {
@@ -172,6 +216,7 @@ class WorkerApp:
             "sandbox": self.engine.sandbox.kind,
             "compilers": {n: c.as_json() for n, c in self.engine.compilers.items()},
             "blobs": self.engine.blobs.stats(),
+            "cache": self.cache.stats() if self.cache else None,
             "jobs": {
                 "compiles": counts.get("compiles", 0),
                 "failed": counts.get("compile_failures", 0),

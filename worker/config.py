@@ -43,6 +43,8 @@ class Config:
     max_request_bytes: int = 512 * MiB
     max_blob_bytes: int = 256 * MiB  # one decompressed input file
     system_prefixes: tuple[str, ...] = ("/usr/", "/opt/")
+    # The shared result cache (pumpcc's and Bazel's HTTP cache) under scratch_dir/cache; 0: none.
+    cache_max_bytes: int = 4 * GiB
     # Per-job limits.
     job_cpu_seconds: int = 300
     job_memory_bytes: int = 4 * GiB
@@ -76,6 +78,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_request_bytes": (int,),
     "max_blob_bytes": (int,),
     "system_prefixes": (list,),
+    "cache_max_bytes": (int,),
     "job_cpu_seconds": (int,),
     "job_memory_bytes": (int,),
     "job_output_bytes": (int,),
@@ -124,7 +127,7 @@ def _check_value(key: str, value: object) -> object:
         raise ValueError(f"must be {names}, not {type(value).__name__}")
     if key in _POSITIVE and value <= 0:  # type: ignore[operator]
         raise ValueError("must be positive")
-    if key == "max_queued" and value is not None and value < 0:  # type: ignore[operator]
+    if key in ("max_queued", "cache_max_bytes") and value is not None and value < 0:  # type: ignore[operator]
         raise ValueError("must not be negative")
     if key == "sandbox" and value not in SANDBOXES:
         raise ValueError(f"must be one of {', '.join(SANDBOXES)}")

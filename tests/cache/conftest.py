@@ -9,14 +9,17 @@ import pytest
 from tests.helpers import Client, Worker
 
 
-def cache_client(make, tmp: Path, *workers: Worker, **cache: object) -> Client:
+def cache_client(
+    make, tmp: Path, *workers: Worker, token_file: Path | None = None, **cache: object
+) -> Client:
     """A client with the result cache on, its local level in ``tmp``, more cache keys given."""
     client = make(*workers, PUMPCC_CACHE="1")
     settings = {"dir": str(tmp), "max_size": "64M", **cache}
     body = ", ".join(
         f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items()
     )
-    Path(client.env["PUMPCC_CONFIG"]).write_text(f"workers: []\ncache: {{{body}}}\n")
+    token = f"token_file: {token_file}\n" if token_file else ""
+    Path(client.env["PUMPCC_CONFIG"]).write_text(f"workers: []\n{token}cache: {{{body}}}\n")
     return client
 
 
