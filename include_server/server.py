@@ -277,11 +277,10 @@ class Server:
         if isinstance(outcome, Hit):
             self._reply_hit(conn, decision, outcome, verbose, started)
             return
-        self.stats.add(remote=1)
-        if outcome.exit_code != 0:
-            self.stats.add(compile_errors=1)
         total_ms = (time.monotonic() - started) * 1000
-        self.stats.timing(total=total_ms, compile=outcome.times.get("compile_ms", 0))
+        self.stats.remote(
+            decision.source, outcome.worker, outcome.exit_code, total_ms, outcome.times
+        )
         err = outcome.stderr
         if verbose:
             line = f"pumpcc: {decision.source}: remote on {outcome.worker} ({total_ms:.0f} ms)\n"
@@ -300,7 +299,10 @@ class Server:
         if closure.gave_up:
             self.stats.analysis_gave_up(closure.gave_up)
             return Failure("analysis_gave_up", closure.gave_up)
-        return self._run_cached(compile, closure, identity, config)
+        outcome = self._run_cached(compile, closure, identity, config)
+        if not isinstance(outcome, Failure):
+            outcome.times["analysis_ms"] = analysis_ms
+        return outcome
 
     def _run_cached(self, compile: Compile, closure, identity: tuple[str, str, str], config):
         """Serve the compile from the result cache, or dispatch it and keep a success there."""

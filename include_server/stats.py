@@ -37,6 +37,7 @@ class Stats:
             self.times_ms: Counter[str] = Counter()
             self.workers: dict[str, Counter[str]] = {}
             self.recent: deque[dict] = deque(maxlen=50)
+            self.recent_remote: deque[dict] = deque(maxlen=50)
 
     def add(self, **counts: int) -> None:
         """Add to top-level counters (compiles, remote, local, analyses, bytes_sent, ...)."""
@@ -50,6 +51,22 @@ class Stats:
             self.fallbacks[reason] += 1
             self.recent.append(
                 {"time": time.time(), "reason": reason, "detail": detail, "source": source}
+            )
+
+    def remote(
+        self, source: str, worker: str, exit_code: int, total_ms: float, times: dict
+    ) -> None:
+        """Count a compile a worker ran, its phase times, and keep it among the recent ones
+        (whose per-phase times show where a slow compile spent its time)."""
+        with self._lock:
+            self.counts["remote"] += 1
+            self.counts["compile_errors"] += exit_code != 0
+            phases = {"total": total_ms}
+            for phase in ("compile", "transfer"):
+                phases[phase] = times.get(f"{phase}_ms", 0.0)
+            self.times_ms.update({k: int(v) for k, v in phases.items()})
+            self.recent_remote.append(
+                {"time": time.time(), "source": source, "worker": worker, "times": times}
             )
 
     def analysis_gave_up(self, reason: str) -> None:
@@ -91,5 +108,6 @@ class Stats:
                 "time_ms": dict(self.times_ms),
                 "workers": {url: dict(v) for url, v in self.workers.items()},
                 "recent_local": list(self.recent),
+                "recent_remote": list(self.recent_remote),
                 "since": self.since,
             }

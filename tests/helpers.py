@@ -72,7 +72,15 @@ def free_port() -> int:
 class Worker:
     """A real ``pumpcc-worker`` process on 127.0.0.1."""
 
-    def __init__(self, root: Path, slots: int = 4, sandbox: str = "none", **extra: object) -> None:
+    def __init__(
+        self,
+        root: Path,
+        slots: int = 4,
+        sandbox: str = "none",
+        env: dict[str, str] | None = None,
+        **extra: object,
+    ) -> None:
+        self.env = env  # the worker's environment (its PATH decides which compilers it has)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.slots = slots
@@ -97,6 +105,7 @@ class Worker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=self.env,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
