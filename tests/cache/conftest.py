@@ -10,10 +10,15 @@ from tests.helpers import Client, Worker
 
 
 def cache_client(
-    make, tmp: Path, *workers: Worker, token_file: Path | None = None, **cache: object
+    make,
+    tmp: Path,
+    *workers: Worker,
+    token_file: Path | None = None,
+    PUMPCC_FALLBACK: str = "1",  # noqa: N803 - spelled as the variable it sets
+    **cache: object,
 ) -> Client:
     """A client with the result cache on, its local level in ``tmp``, more cache keys given."""
-    client = make(*workers, PUMPCC_CACHE="1")
+    client = make(*workers, PUMPCC_CACHE="1", PUMPCC_FALLBACK=PUMPCC_FALLBACK)
     settings = {"dir": str(tmp), "max_size": "64M", **cache}
     body = ", ".join(
         f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in settings.items()
