@@ -54,7 +54,12 @@ def format_stats(stats: dict) -> str:
         f"  gave up          {stats['include_server']['gave_up']}",
         f"bytes sent         {stats.get('bytes_sent', 0)}",
         f"bytes received     {stats.get('bytes_received', 0)}",
+        f"retries            {stats.get('retries', 0)}",
     ]
+    times = stats.get("time_ms", {})
+    phases = ("analysis", "transfer", "compile")
+    spent = "  ".join(f"{p} {times.get(p, 0) / 1000:.1f}" for p in phases)
+    lines.append(f"time (s)           {spent}")
     if stats["fallbacks"]:
         lines.append("local, by reason:")
         for reason, count in sorted(stats["fallbacks"].items(), key=lambda kv: -kv[1]):
@@ -63,7 +68,8 @@ def format_stats(stats: dict) -> str:
         lines.append("workers:")
         for url, counts in sorted(stats["workers"].items()):
             jobs, errors = counts.get("jobs", 0), counts.get("errors", 0)
-            lines.append(f"  {url:<30} jobs {jobs:<6} errors {errors}")
+            busy = counts.get("busy", 0)
+            lines.append(f"  {url:<30} jobs {jobs:<6} errors {errors:<4} busy {busy}")
     return "\n".join(lines)
 
 
