@@ -62,7 +62,7 @@ def _connect(path: str):
     return sock
 
 
-def _start_server(folder: str) -> None:
+def _start_server(folder: str) -> int:
     """Spawn the server detached from this process group; it exits at once if one already runs."""
     log = folder + "/server.log"
     actions = [
@@ -71,7 +71,7 @@ def _start_server(folder: str) -> None:
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     argv = [sys.executable, "-m", "include_server.server"]
-    os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+    return os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
 
 
 def connect_server(env, start: bool = True):
@@ -86,29 +86,45 @@ def connect_server(env, start: bool = True):
     from fcntl import LOCK_EX, LOCK_NB, flock
     from time import sleep
 
-    # Only the launcher holding start.lock spawns a server; the others just wait for the socket,
-    # so fifty launchers starting at once spawn one server, not fifty.
+    # Only the launcher holding start.lock spawns a server; the others wait for the socket, so
+    # fifty launchers starting at once spawn one server, not fifty.  Each stops waiting as soon
+    # as it is clear no server is coming: the spawned one exited, or the spawner gave up.
     os.makedirs(folder, mode=0o700, exist_ok=True)
     lock = os.open(folder + "/start.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         flock(lock, LOCK_EX | LOCK_NB)
-        _start_server(folder)
+        spawned = _start_server(folder)
     except BlockingIOError:
-        pass
+        spawned = 0
     delay = 0.005
     waited = 0.0
-    while True:
-        try:
-            sock = _connect(path)
-            os.close(lock)
-            return sock
-        except OSError:
-            if waited > 15:
-                os.close(lock)
-                raise
-        sleep(delay)
-        waited += delay
-        delay = min(delay * 2, 0.1)
+    try:
+        while True:
+            try:
+                return _connect(path)
+            except OSError:
+                if waited > 15:
+                    raise
+                if _no_server_coming(spawned, lock):
+                    return _connect(path)  # a last try: it may have come up meanwhile
+            sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.1)
+    finally:
+        os.close(lock)
+
+
+def _no_server_coming(spawned: int, lock: int) -> bool:
+    """Whether waiting longer is pointless: our server died, or the spawner released the lock."""
+    from fcntl import LOCK_EX, LOCK_NB, flock
+
+    if spawned:
+        return os.waitpid(spawned, os.WNOHANG)[0] == spawned
+    try:
+        flock(lock, LOCK_EX | LOCK_NB)  # the spawner holds it until it connects or gives up
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _find_next_on_path(name: str, env) -> str:

@@ -47,3 +47,22 @@ def test_stop_server_without_server(client_for):
     client = client_for()
     result = client.pumpcc("--stop-server")
     assert result.stdout.decode() == "pumpcc: no local server is running\n"
+
+
+def test_server_that_cannot_start_does_not_stall_the_build(tmp_path, client_for):
+    """A runtime folder the server refuses (not 0700): compiles run locally at once."""
+    import os
+    import shutil
+    import time
+
+    client = client_for()
+    shutil.rmtree(client.runtime)
+    os.mkdir(client.runtime, 0o755)
+    os.chmod(client.runtime, 0o755)
+    (tmp_path / "a.c").write_text("int a;\n")
+    started = time.monotonic()
+    client.pumpcc("gcc", "-c", "a.c", cwd=tmp_path)
+    assert time.monotonic() - started < 10  # the launcher's bound on waiting is 15 s
+    assert (tmp_path / "a.o").exists()
+    log = (Path(client.runtime) / "server.log").read_text()
+    assert log == f"pumpcc: {client.runtime}: must belong to you with mode 0700; not starting\n"
