@@ -123,6 +123,9 @@ class Dispatcher:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = "pumpcc"
+        # Workers are on the build network: no proxies, no ~/.netrc.  Not reading them from the
+        # environment also saves a netrc lookup and proxy parsing on every request.
+        session.trust_env = False
         return session
 
     # -- choosing a worker ----------------------------------------------------------------------
