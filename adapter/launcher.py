@@ -154,14 +154,23 @@ def _compile(argv: list[str]) -> int:
     env = os.environ
     if env.get("PUMPCC_DISABLE") == "1":
         return _run_locally(argv, env)
+    # Inside a Bazel action (sandboxed or not) a server we spawned would die with the action, or
+    # be confined to its sandbox: Bazel users start it beforehand (README "Bazel").
+    in_bazel = "/execroot/" in os.getcwd()
     try:
-        sock = connect_server(env)
+        sock = connect_server(env, start=not in_bazel)
     except OSError as e:
         if env.get("PUMPCC_FALLBACK") == "0":
             where = runtime_dir(env)
             message = (
                 f"pumpcc: local server unreachable ({e.strerror or e}); see {where}/server.log\n"
             )
+            if in_bazel:
+                message = (
+                    f"pumpcc: no local server in {where}: inside Bazel, run `pumpcc "
+                    "--start-server` before `bazel build` (with PUMPCC_DIR passed by "
+                    "--action_env)\n"
+                )
             _write_all(2, message.encode())
             return FALLBACK_FAILED
         return _run_locally(argv, env)
