@@ -66,7 +66,13 @@ class Stats:
                 phases[phase] = times.get(f"{phase}_ms", 0.0)
             self.times_ms.update({k: int(v) for k, v in phases.items()})
             self.recent_remote.append(
-                {"time": time.time(), "source": source, "worker": worker, "times": times}
+                {
+                    "time": time.time(),
+                    "source": source,
+                    "worker": worker,
+                    "total_ms": total_ms,
+                    "times": times,
+                }
             )
 
     def analysis_gave_up(self, reason: str) -> None:
