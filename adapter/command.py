@@ -32,6 +32,7 @@ _LANGUAGE_BY_SUFFIX = {
 DISTRIBUTABLE_LANGUAGES = frozenset(_LANGUAGE_BY_SUFFIX.values())
 _HEADER_SUFFIXES = frozenset({".h", ".hh", ".hpp", ".hxx", ".h++", ".H", ".tcc"})
 _HEADER_LANGUAGES = frozenset({"c-header", "c++-header", "objective-c-header"})
+_NOT_COMPILES = frozenset({"-E", "-M", "-MM", "-S"})  # steps that stop before an object
 
 
 @dataclass
@@ -158,6 +159,7 @@ def classify(argv: list[str], cwd: str, env: dict[str, str]) -> Compile | Local:
     sources: list[tuple[str, str | None]] = []
     language: str | None = None
     compile_only = False
+    local_only: Arg | None = None
     for arg in parsed:
         if arg.name is None:
             sources.append((arg.value or "", language))
@@ -165,9 +167,12 @@ def classify(argv: list[str], cwd: str, env: dict[str, str]) -> Compile | Local:
             language = arg.value
         elif arg.name == "-c":
             compile_only = True
-        elif arg.flags & Flag.LOCAL:
-            kind = "not_compile" if arg.name in ("-E", "-M", "-MM", "-S") else "unsupported_args"
-            return Local(kind, " ".join(arg.tokens))
+        elif arg.flags & Flag.LOCAL and local_only is None:
+            local_only = arg
+    # A link with a local-only option (Bazel links with -B<its compiler's folder>) is a link.
+    if local_only is not None and (compile_only or local_only.name in _NOT_COMPILES):
+        kind = "not_compile" if local_only.name in _NOT_COMPILES else "unsupported_args"
+        return Local(kind, " ".join(local_only.tokens))
     if not compile_only:
         return Local("not_compile", "no -c (linking or another step)")
     if not sources:

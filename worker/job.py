@@ -120,6 +120,12 @@ class Root:
         try:
             os.mkdir(path)
         except FileExistsError:
+            if os.path.islink(path) and not os.path.exists(path):
+                # A client symlink to a folder that nothing else names (Bazel's execroot links
+                # each top-level package to the workspace): make the folder where it points.
+                target = os.path.realpath(path)
+                self._check_resolves_inside(path)
+                self.mkdirs(target)
             if not os.path.isdir(path):
                 raise bad_request(f"{path[len(self.root) :]} is both a file and a folder") from None
         self._made.add(path)
@@ -142,6 +148,13 @@ class Root:
         dest = to_root(self.root, path)
         self.mkdirs(os.path.dirname(dest))
         self._check_resolves_inside(os.path.dirname(dest))
+        if os.path.islink(dest) and not os.path.exists(dest):
+            # The file as opened is a client symlink (Bazel's sandbox links each input into its
+            # execroot): its content belongs where the link leads, inside the root.
+            dest = os.path.realpath(dest)
+            if not inside(self.root, dest):
+                raise bad_request(f"file {path} resolves outside the job root")
+            self.mkdirs(os.path.dirname(dest))
         try:
             os.link(source, dest)
         except FileExistsError:

@@ -1,0 +1,1 @@
+#define LIB_BASE 20

@@ -1,0 +1,2 @@
+#include "util/util.h"
+int util_twice(int x) { return 2 * x; }
