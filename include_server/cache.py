@@ -66,8 +66,17 @@ def decode_entry(data: bytes, key: CacheKey, compile: Compile, where: str) -> Hi
         dep = files.get("depfile")
         if dep is None:
             return None
-        outputs[compile.dep_file] = retarget_depfile(dep, key.targets.render(), key.family)
+        outputs[compile.dep_file] = _retarget(dep, key)
     return Hit(head.get("exit", 0), out, err, outputs, where)
+
+
+def _retarget(dep: bytes, key: CacheKey) -> bytes:
+    """The dependency file for this compile's target; untouched when it already names it."""
+    targets = key.targets.render()
+    head = b" ".join(targets) + b":"
+    if dep.startswith(head) and dep[len(head) : len(head) + 1] in (b" ", b"\n"):
+        return dep  # the usual case (same object name): no need to re-wrap the rule
+    return retarget_depfile(dep, targets, key.family)
 
 
 class LocalCache:

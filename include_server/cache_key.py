@@ -112,31 +112,29 @@ def make_quote(name: str) -> str:
     return "".join(out)
 
 
-_digest_lock = threading.Lock()
-_binary_digests: dict[tuple[str, int, int, int], str] = {}
+_identity_lock = threading.Lock()
+_identities: dict[tuple[str, int, int, int], tuple[str, str]] = {}
 
 
-def binary_digest(path: str) -> str:
-    """sha256 of the compiler's binary, re-read only when its stat changes (an upgrade)."""
-    real = os.path.realpath(path)
-    st = os.stat(real)
-    stamp = (real, st.st_mtime_ns, st.st_size, st.st_ino)
-    with _digest_lock:
-        found = _binary_digests.get(stamp)
+def compiler_identity(path: str) -> tuple[str, str]:
+    """(sha256 of the compiler's binary, its family), re-read only when its stat changes.
+
+    The family ('gcc' or 'clang') says how its dependency files wrap lines.
+    """
+    st = os.stat(path)  # follows links: a switched alternative or an upgrade changes the stamp
+    stamp = (path, st.st_mtime_ns, st.st_size, st.st_ino)
+    with _identity_lock:
+        found = _identities.get(stamp)
     if found is None:
+        real = os.path.realpath(path)
         h = hashlib.sha256()
         with open(real, "rb") as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
-        found = h.hexdigest()
-        with _digest_lock:
-            _binary_digests[stamp] = found
+        found = (h.hexdigest(), "clang" if "clang" in os.path.basename(real) else "gcc")
+        with _identity_lock:
+            _identities[stamp] = found
     return found
-
-
-def family_of(compiler: str) -> str:
-    """Whose dependency-file layout the compiler writes: 'clang' or 'gcc'."""
-    return "clang" if "clang" in os.path.basename(os.path.realpath(compiler)) else "gcc"
 
 
 def _keyed_args(compile: Compile) -> tuple[list[str], DepTargets]:
@@ -172,7 +170,7 @@ def _records_cwd(compile: Compile, env: dict[str, str]) -> bool:
 
 def _rep(path: str, cwd: str) -> str:
     """A path for the key: relative to the working folder when under it, else absolute."""
-    norm = os.path.normpath(path)
+    norm = os.path.normpath(path) if "/." in path or "//" in path else path
     if norm == cwd:
         return "."
     if cwd != "/" and norm.startswith(cwd + "/"):
@@ -188,12 +186,13 @@ def compute(
     Raises OSError when a closure file vanished: the caller falls back as for any file error.
     """
     cwd = os.path.normpath(compile.cwd)
+    digest, family = compiler_identity(compile.compiler)
     args, targets = _keyed_args(compile)
     env = compile.env
     lines = [
         KEY_VERSION,
         f"compiler {os.path.basename(compile.argv0)} {info.version} {info.target}",
-        f"binary {binary_digest(compile.compiler)}",
+        f"binary {digest}",
         f"language {compile.language}",
         *(f"arg {a}" for a in args),
     ]
@@ -214,4 +213,4 @@ def compute(
     lines += [f"dir {p}" for p in sorted({_rep(p, cwd) for p in closure.dirs})]
     lines += [f"link {_rep(a, cwd)} {b}" for a, b in sorted(closure.symlinks)]
     material = "\n".join(lines).encode("utf-8", "surrogateescape")
-    return CacheKey(hashlib.sha256(material).hexdigest(), targets, family_of(compile.compiler))
+    return CacheKey(hashlib.sha256(material).hexdigest(), targets, family)

@@ -156,3 +156,15 @@ def test_disabled_by_variable_and_read_only(tmp_path, worker, client_for, projec
     subprocess.run([str(VENV_BIN / "pumpcc"), "gcc", *ARGS], cwd=build, env=off.env, check=True)
     stats = off.stats()
     assert stats["remote"] == 2 and stats["cache_hits"] == 0
+
+
+def test_compiler_binary_change_changes_identity(tmp_path):
+    from include_server.cache_key import compiler_identity
+
+    compiler = tmp_path / "gcc"
+    shutil.copy2("/usr/bin/gcc", compiler)
+    before = compiler_identity(str(compiler))
+    assert before[1] == "gcc"
+    with open(compiler, "ab") as f:  # an upgraded binary of the same name, size and version
+        f.write(b"\0")
+    assert compiler_identity(str(compiler))[0] != before[0]
