@@ -10,16 +10,22 @@ expander simple.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
-# A directive line: optional blanks, '#', optional blanks, the directive name.  Continuation lines
-# are joined afterwards.
+# A directive: a line's start, optional blanks, '#', optional blanks, the directive name, then the
+# rest of the logical line (backslash-newline continuations included, spliced out afterwards).  The
+# match starts at the newline before the line (``scan`` prepends one for the first line): a literal
+# first character lets the regular expression engine skip ahead, three times faster than '^'.
 _DIRECTIVE = re.compile(
-    rb"^[ \t]*#[ \t]*(include_next|include|import|define|if|elif)\b([^\n]*)", re.MULTILINE
+    rb"\n[ \t]*#[ \t]*(include_next|include|import|define|if|elif)\b"
+    rb"([^\\\n]*(?:\\(?:\r?\n|.)[^\\\n]*)*)"
 )
+_SPLICE = re.compile(rb"\\\r?\n")
 _TOKEN = re.compile(
     r"""
-    (?P<ws>[ \t\f\v\r]+|/\*.*?\*/|//.*)
+    (?P<ws>[ \t\f\v\r\n]+|/\*.*?\*/|//[^\n]*)
   | (?P<str>(?:u8|u|U|L)?"(?:[^"\\]|\\.)*"|(?:u8|u|U|L)?'(?:[^'\\]|\\.)*')
   | (?P<id>[^\W\d]\w*)
   | (?P<num>\.?\d(?:[eEpP][+-]|[\w.])*)
@@ -29,16 +35,26 @@ _TOKEN = re.compile(
 )
 _HAS_INCLUDE = re.compile(r"\b__has_include(_next)?(?:__)?\s*\(")
 _LITERAL_NAME = re.compile(r'\s*(?:"([^"\n]*)"|<([^>\n]*)>)')
+_MACRO_NAME = re.compile(r"\s*([^\W\d]\w*)(\()?")
 
 
 @dataclass(frozen=True)
 class Macro:
-    """One ``#define``: ``params`` is None for an object-like macro."""
+    """One ``#define``: ``params`` is None for an object-like macro.
+
+    The replacement list is kept as written and tokenized on first use: a large header defines
+    hundreds of macros of which a translation unit's computed includes consult a handful.
+    """
 
     name: str
     params: tuple[str, ...] | None
     variadic: bool
-    body: tuple[str, ...]
+    text: str
+
+    @cached_property
+    def body(self) -> tuple[str, ...]:
+        """The replacement list's tokens."""
+        return tuple(tokenize(self.text))
 
 
 @dataclass(frozen=True)
@@ -75,23 +91,19 @@ def tokenize(text: str) -> list[str]:
     return [m.group() for m in _TOKEN.finditer(text) if m.lastgroup != "ws"]
 
 
-def _logical_lines(data: bytes):
-    """Yield (line number, directive name, rest of the logical line) for each directive."""
+def _logical_lines(data: bytes) -> Iterator[tuple[int, str, str]]:
+    """Yield (offset of the newline before it, directive name, rest of its logical line)."""
     for m in _DIRECTIVE.finditer(data):
         rest = m.group(2)
-        end = m.end()
-        # Join continuation lines and unfinished block comments so the directive is whole.
-        while rest.endswith(b"\\") or rest.endswith(b"\\\r") or _open_comment(rest):
-            nl = data.find(b"\n", end + 1)
-            nl = len(data) if nl < 0 else nl
-            if rest.endswith(b"\\") or rest.endswith(b"\\\r"):
-                rest = rest.rstrip(b"\r")[:-1]
-            rest += b" " + data[end + 1 : nl]
-            if nl >= len(data):
-                break
-            end = nl
-        line = data.count(b"\n", 0, m.start()) + 1
-        yield line, m.group(1).decode(), rest.decode("utf-8", "surrogateescape")
+        if b"\\" in rest:
+            rest = _SPLICE.sub(b"", rest)
+        if b"/*" in rest and _open_comment(rest):
+            # A block comment spanning lines is one blank: the directive goes on after it.
+            close = data.find(b"*/", m.end())
+            close = len(data) if close < 0 else close + 2
+            nl = data.find(b"\n", close)
+            rest += b" " + data[m.end() : len(data) if nl < 0 else nl]
+        yield m.start(), m.group(1).decode(), rest.decode("utf-8", "surrogateescape")
 
 
 def _open_comment(rest: bytes) -> bool:
@@ -104,22 +116,30 @@ def scan(data: bytes) -> Facts:
     """Collect a file's include directives, macro definitions and __has_include probes."""
     facts = Facts()
     seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
-    for line, name, rest in _logical_lines(data):
-        if name in ("include", "include_next", "import"):
-            directive = _include(name, rest, line)
-            if directive is not None:
-                key = (directive.kind, directive.form, directive.name, directive.tokens)
-                if key not in seen:  # Boost repeats one computed include hundreds of times
-                    seen.add(key)
-                    facts.includes.append(directive)
-        elif name == "define":
+    unique: set[Macro] = set()
+    data = b"\n" + data
+    line, counted = 0, 0
+    for offset, name, rest in _logical_lines(data):
+        if name == "define":
             macro = _define(rest)
-            if macro is not None:
-                defs = facts.macros.setdefault(macro.name, [])
-                if macro not in defs:
-                    defs.append(macro)
-        if "__has_include" in rest:
+            if macro is not None and macro not in unique:
+                unique.add(macro)
+                facts.macros.setdefault(macro.name, []).append(macro)
+        probes = "__has_include" in rest
+        if not probes and name in ("define", "if", "elif"):
+            continue  # line numbers are counted only where a directive is reported
+        line += data.count(b"\n", counted, offset + 1)
+        counted = offset + 1
+        if probes:
             facts.probes.extend(_probes(rest, line))
+        if name in ("define", "if", "elif"):
+            continue
+        directive = _include(name, rest, line)
+        if directive is not None:
+            key = (directive.kind, directive.form, directive.name, directive.tokens)
+            if key not in seen:  # Boost repeats one computed include hundreds of times
+                seen.add(key)
+                facts.includes.append(directive)
     facts.uses_next = any(d.is_next for d in facts.includes + facts.probes)
     return facts
 
@@ -140,12 +160,12 @@ def _include(kind: str, rest: str, line: int) -> Directive | None:
 
 def _define(rest: str) -> Macro | None:
     """Parse ``NAME body`` or ``NAME(params) body`` (no blank before '(' for function-like)."""
-    m = re.match(r"\s*([^\W\d]\w*)(\()?", rest)
+    m = _MACRO_NAME.match(rest)
     if m is None:
         return None
     name = m.group(1)
     if m.group(2) is None:
-        return Macro(name, None, False, tuple(tokenize(rest[m.end() :])))
+        return Macro(name, None, False, rest[m.end() :].strip())
     close = rest.find(")", m.end())
     if close < 0:
         return None
@@ -158,7 +178,7 @@ def _define(rest: str) -> Macro | None:
             param = param[:-3].strip() or "__VA_ARGS__"
         if param:
             params.append(param)
-    return Macro(name, tuple(params), variadic, tuple(tokenize(rest[close + 1 :])))
+    return Macro(name, tuple(params), variadic, rest[close + 1 :].strip())
 
 
 def _probes(rest: str, line: int) -> list[Directive]:
