@@ -57,3 +57,15 @@ def test_clean_rebuilds_come_from_the_cache(source, tmp_path, worker, client_for
     )
     assert objects(build) == reference
     assert ninja_deps(build, second.env) == reference_deps
+
+
+def test_new_build_folder_of_the_same_checkout_hits(tmp_path, worker, client_for):
+    src, flags = REPO / "examples" / "hello", []
+    client = cache_client(client_for, tmp_path / "cache", worker, PUMPCC_FALLBACK="0")
+    for name in ("build", "other-build"):
+        cmake_configure(src, tmp_path / name, client.env, launcher=True, flags=flags)
+        client.pumpcc("--zero-stats")
+        ninja(tmp_path / name, client.env)
+    stats = client.stats()
+    assert stats["cache"]["local_hits"] == stats["compiles"] > 0, stats["cache"]
+    assert objects(tmp_path / "other-build") == objects(tmp_path / "build")
