@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import socket
 import socketserver
 import sys
@@ -30,7 +31,7 @@ from adapter import local_wire
 from adapter.command import Compile, Local, classify
 from adapter.config import Config, ConfigError, load
 from adapter.launcher import runtime_dir
-from include_server import cache_key
+from include_server import cache_key, plain
 from include_server.analysis import Analyzer
 from include_server.cache import Hit, ResultCache
 from include_server.compilers import compiler_info
@@ -261,7 +262,7 @@ class Server:
             return
         self._job_update(job, "remote")
         try:
-            outcome = self._remote(decision, config)
+            outcome = self._remote(decision, config, umask)
         except Exception as e:  # a pumpcc bug must never break the build
             print(f"pumpcc bug, please report:\n{traceback.format_exc()}", file=sys.stderr)
             outcome = Failure("internal_error", f"{type(e).__name__}: {e}")
@@ -287,7 +288,7 @@ class Server:
             err += line.encode()
         conn.sendall(local_wire.encode_result(outcome.exit_code, outcome.stdout, err))
 
-    def _remote(self, compile: Compile, config: Config):
+    def _remote(self, compile: Compile, config: Config, umask: int):
         """Analyse and dispatch; returns a ``Remote`` or a ``Failure``."""
         info = compiler_info(compile.compiler)
         identity = (os.path.basename(compile.argv0), info.version, info.target)
@@ -296,12 +297,32 @@ class Server:
         analysis_ms = (time.monotonic() - t0) * 1000
         self.stats.add(analyses=1)
         self.stats.timing(analysis=analysis_ms)
-        if closure.gave_up:
-            self.stats.analysis_gave_up(closure.gave_up)
-            return Failure("analysis_gave_up", closure.gave_up)
+        reason = closure.gave_up
+        if reason is None and plain.forced(compile.env):
+            reason = "forced (PUMPCC_FORCE_PLAIN=1)"
+        if reason:
+            self.stats.analysis_gave_up(reason)
+            return self._plain(compile, identity, config, reason, umask)
         outcome = self._run_cached(compile, closure, identity, config)
         if not isinstance(outcome, Failure):
             outcome.times["analysis_ms"] = analysis_ms
+        return outcome
+
+    def _plain(
+        self, compile: Compile, identity: tuple[str, str, str], config: Config, why: str, umask: int
+    ):
+        """Plain mode (include_server/plain.py): preprocess here, compile the .i on a worker."""
+        prepared = plain.preprocess(compile, umask)
+        if isinstance(prepared, plain.NotPlain):
+            return Failure(prepared.reason, prepared.detail)
+        try:
+            outcome = self.dispatcher.run(prepared.compile, prepared.closure, identity, config)
+        finally:
+            shutil.rmtree(prepared.tmpdir, ignore_errors=True)
+        if not isinstance(outcome, Failure):
+            self.stats.add(plain=1)
+            outcome.stderr = prepared.stderr + outcome.stderr
+            outcome.worker = f"{outcome.worker} in plain mode ({why})"
         return outcome
 
     def _run_cached(self, compile: Compile, closure, identity: tuple[str, str, str], config):

@@ -106,6 +106,7 @@ class Stats:
                     "analyses": c["analyses"],
                     "gave_up": c["gave_up"],
                     "gave_up_reasons": dict(self.gave_up),
+                    "plain": c["plain"],  # of those, compiled remotely in plain mode
                 },
                 "compile_errors": c["compile_errors"],
                 "retries": c["retries"],
