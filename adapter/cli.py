@@ -49,6 +49,7 @@ def format_stats(stats: dict) -> str:
         f"  remote           {stats['remote']}",
         f"  local            {stats['local']}",
         f"  cache hits       {stats['cache_hits']}",
+        *_cache_levels(stats.get("cache")),
         f"compile errors     {stats.get('compile_errors', 0)}",
         f"analyses           {stats['include_server']['analyses']}",
         f"  gave up          {stats['include_server']['gave_up']}",
@@ -71,6 +72,17 @@ def format_stats(stats: dict) -> str:
             busy = counts.get("busy", 0)
             lines.append(f"  {url:<30} jobs {jobs:<6} errors {errors:<4} busy {busy}")
     return "\n".join(lines)
+
+
+def _cache_levels(cache: dict | None) -> list[str]:
+    """Hits and misses of each result cache level, when the cache was asked at all."""
+    if not cache or not any(cache.values()):
+        return []
+    return [
+        f"    local          {cache['local_hits']} hits, {cache['local_misses']} misses",
+        f"    shared         {cache['remote_hits']} hits, {cache['remote_misses']} misses"
+        f", {cache['remote_stores']} stored",
+    ]
 
 
 def format_hosts(answer: dict) -> str:
