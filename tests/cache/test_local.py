@@ -34,3 +34,22 @@ def test_interrupted_writes_are_swept_and_vanished_entries_miss(tmp_path):
     os.unlink(tmp_path / "ab" / key)  # another server sharing the folder evicted it
     assert cache.get(key) is None
     assert cache.usage()["entries"] == 0
+
+
+def test_a_damaged_entry_is_a_miss(tmp_path):
+    from adapter.command import classify
+    from include_server.cache import decode_entry
+    from include_server.cache_key import CacheKey, DepTargets
+    from worker import wire
+
+    compile = classify(["gcc", "-c", "a.c", "-MD"], str(tmp_path), {"PATH": "/usr/bin"})
+    key = CacheKey("0" * 64, DepTargets((("-MQ", "a.o"),)), "gcc")
+    good = wire.encode_result(0, b"", b"", [("object", b"o"), ("depfile", b"a.o: a.c\n")])
+    assert decode_entry(good, key, compile, "here") is None  # no format: not an entry of ours
+    entry = wire.encode_result(
+        0, b"", b"w", [("object", b"o"), ("depfile", b"a.o: a.c\n")], {"format": 1}
+    )
+    hit = decode_entry(entry, key, compile, "here")
+    assert hit is not None and hit.outputs == {"a.o": b"o", "a.d": b"a.o: a.c\n"}
+    assert decode_entry(entry[:-3], key, compile, "here") is None
+    assert decode_entry(b"junk", key, compile, "here") is None
