@@ -1,0 +1,3 @@
+#include "where.h"
+
+const char *which(void) { return header_file(); }
