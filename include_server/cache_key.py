@@ -204,7 +204,7 @@ def compute(
     time_macros = False
     for kind, paths in (("file", closure.files), ("system", closure.system_files)):
         for path in sorted({_rep(p, cwd): p for p in paths}.items()):
-            entry = files.entry(path[1], compress=False)
+            entry = files.entry(path[1], compress=False, st=closure.stats.get(path[1]))
             time_macros = time_macros or entry.time_macros
             lines.append(f"{kind} {path[0]} {entry.digest}")
     if time_macros and not _redefined_time_macros(compile):

@@ -181,8 +181,12 @@ class Dispatcher:
         # closure's symlinks, which the analysis reports where a '..' crosses one.
         norm = os.path.normpath
         try:
-            files = [(norm(p), self._files.entry(p)) for p in closure.files]
-            system = [(norm(p), self._files.entry(p, compress=False)) for p in closure.system_files]
+            seen = closure.stats
+            files = [(norm(p), self._files.entry(p, st=seen.get(p))) for p in closure.files]
+            system = [
+                (norm(p), self._files.entry(p, compress=False, st=seen.get(p)))
+                for p in closure.system_files
+            ]
         except OSError as e:
             return Failure("file_error", f"{e.filename}: {e.strerror}")
         header = {

@@ -46,13 +46,17 @@ class FileStore:
         self._max = max_compressed_bytes
         self._local = threading.local()
 
-    def entry(self, path: str, compress: bool = True) -> FileEntry:
+    def entry(
+        self, path: str, compress: bool = True, st: os.stat_result | None = None
+    ) -> FileEntry:
         """Digest of the file at ``path`` now; reads it only when its stat changed.
 
         ``compress`` also prepares the upload while the content is at hand (user files); system
-        headers, which workers normally have, only need their digest.
+        headers, which workers normally have, only need their digest.  ``st`` is a stat result
+        taken moments ago for this compile (by the analysis), saving a second system call.
         """
-        st = os.stat(path)
+        if st is None:
+            st = os.stat(path)
         key = _stat_key(st)
         cached = self._by_path.get(path)
         if cached is not None and cached[0] == key:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapter.command import Compile
 from include_server.analysis.paths import Links, safe_norm
@@ -37,6 +37,8 @@ class Closure:
     symlinks: list[tuple[str, str]]
     absent: list[str]
     gave_up: str | None
+    # The stat results the analysis took of these files, so the file store need not stat again.
+    stats: dict[str, os.stat_result] = field(default_factory=dict)
 
 
 class Analyzer:
@@ -133,4 +135,5 @@ class Analyzer:
             symlinks=list(links.links),
             absent=list(walk.absent),
             gave_up=gave_up,
+            stats={p: st for p in (*files, *system) if (st := snap.cached(p)) is not None},
         )

@@ -51,6 +51,10 @@ class Snapshot:
         self._stat[path] = st
         return st
 
+    def cached(self, path: str) -> os.stat_result | None:
+        """The stat result this call already took of ``path``, if any (no system call)."""
+        return self._stat.get(path)
+
     def lstat(self, path: str) -> os.stat_result | None:
         """``os.lstat``: used to find symbolic links along shipped paths."""
         try:
