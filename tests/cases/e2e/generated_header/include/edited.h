@@ -1,0 +1,1 @@
+#define EDITED_VALUE 2222

@@ -1,0 +1,2 @@
+#include "edited.h"
+int plain(void) { return EDITED_VALUE; }

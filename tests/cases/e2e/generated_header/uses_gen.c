@@ -1,0 +1,2 @@
+#include "gen.h"
+int generated(void) { return GENERATED_VALUE; }
