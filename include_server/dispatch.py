@@ -300,6 +300,9 @@ class Dispatcher:
             state.incompatible[identity] = time.monotonic() + _INCOMPATIBLE_FOR
             return _Retry("compiler_mismatch", message)
         if code == wire.SYSTEM_HEADER_MISMATCH:
+            # Counted apart from other errors: the job went on to another worker or ran here
+            # (then also a fallback), never against this worker's copy.
+            self._stats.worker(state.url, system_header_mismatch=1)
             return _Retry("system_header_mismatch", message)
         if code == wire.UNAUTHORIZED:
             self._health.mark_down(state, "unauthorized: check token_file")

@@ -78,9 +78,12 @@ class Worker:
         slots: int = 4,
         sandbox: str = "none",
         env: dict[str, str] | None = None,
+        wrapper: tuple[str, ...] = (),
         **extra: object,
     ) -> None:
         self.env = env  # the worker's environment (its PATH decides which compilers it has)
+        # A command the worker runs under, which execs it (unshare: its own view of the files).
+        self.wrapper = wrapper
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.slots = slots
@@ -101,7 +104,7 @@ class Worker:
         """Start (or restart) the process and wait until it answers its health check."""
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(VENV_BIN / "pumpcc-worker"), "--config", str(self.config)],
+                [*self.wrapper, str(VENV_BIN / "pumpcc-worker"), "--config", str(self.config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

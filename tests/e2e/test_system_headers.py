@@ -1,0 +1,130 @@
+"""A worker whose system header differs from ours, or that lacks it, is never compiled on silently.
+
+System headers (files under the compiler's default folders, here those of a --sysroot) travel
+by digest only, and a worker whose own copy differs answers 409 system_header_mismatch.  The
+workers are real ones with their own view of the sysroot: each runs in a mount namespace of its
+own (unshare -m) where another folder is bind-mounted over the sysroot's include folder.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Worker
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0,
+    reason="unshare -m (a mount namespace for a worker) is not permitted here",
+)
+
+SOURCE = "#include <x.h>\nint value(void) { return X_VALUE; }\n"
+OURS, THEIRS = "#define X_VALUE 1\n", "#define X_VALUE 2\n"
+MountedWorker = Callable[[str, int, Path | None], Worker]
+
+
+def bind_mounted(over: Path, onto: Path) -> tuple[str, ...]:
+    """A wrapper that gives the worker ``over`` at ``onto``, seen by no other process."""
+    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+    return (
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        *map(str, (over, onto)),
+    )
+
+
+@pytest.fixture
+def sysroot(tmp_path: Path) -> Path:
+    """A sysroot holding one header, usr/include/x.h, and a source in a folder beside it."""
+    root = tmp_path / "sysroot"
+    (root / "usr" / "include").mkdir(parents=True)
+    (root / "usr" / "include" / "x.h").write_text(OURS)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "main.c").write_text(SOURCE)
+    return root
+
+
+@pytest.fixture
+def mounted_worker(tmp_path: Path, sysroot: Path) -> Iterator[MountedWorker]:
+    """Start workers that compare headers under the sysroot; with ``include``, that folder is
+    their usr/include.  Stopped at the end of the test."""
+    started: list[Worker] = []
+
+    def start(name: str, slots: int, include: Path | None) -> Worker:
+        wrapper = bind_mounted(include, sysroot / "usr" / "include") if include else ()
+        prefixes = f"[/usr/, /opt/, {sysroot}/]"
+        worker = Worker(tmp_path / name, slots=slots, wrapper=wrapper, system_prefixes=prefixes)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def other_copies(tmp_path: Path) -> tuple[Path, Path]:
+    """Include folders for two workers: one whose x.h differs, one without x.h."""
+    differs, lacks = tmp_path / "differs", tmp_path / "lacks"
+    differs.mkdir()
+    lacks.mkdir()
+    (differs / "x.h").write_text(THEIRS)
+    return differs, lacks
+
+
+def compile_args(sysroot: Path) -> list[str]:
+    return ["gcc", f"--sysroot={sysroot}", "-O2", "-c", "main.c", "-o", "out.o"]
+
+
+def local_object(tmp_path: Path, sysroot: Path) -> bytes:
+    """The reference: the same compile run here, against our x.h."""
+    src = tmp_path / "src"
+    subprocess.run(compile_args(sysroot), cwd=src, check=True, capture_output=True)
+    data = (src / "out.o").read_bytes()
+    (src / "out.o").unlink()
+    return data
+
+
+def test_mismatching_workers_are_skipped(tmp_path, sysroot, mounted_worker, client_for):
+    """The scheduler tries the biggest workers first: the two without our x.h, then the match."""
+    differs, lacks = other_copies(tmp_path)
+    workers = [
+        mounted_worker("differs", 8, differs),
+        mounted_worker("lacks", 6, lacks),
+        mounted_worker("matches", 4, None),
+    ]
+    client = client_for(*workers, PUMPCC_FALLBACK="0")
+    client.pumpcc("--hosts")  # every worker's status is in: the ranking alone decides the order
+    expected = local_object(tmp_path, sysroot)
+
+    client.pumpcc(*compile_args(sysroot), cwd=tmp_path / "src")
+
+    assert (tmp_path / "src" / "out.o").read_bytes() == expected
+    stats = client.stats()
+    assert (stats["remote"], stats["local"]) == (1, 0)
+    per_worker = [stats["workers"][w.url] for w in workers]
+    assert [w.get("system_header_mismatch", 0) for w in per_worker] == [1, 1, 0]
+    assert [w.get("jobs", 0) for w in per_worker] == [0, 0, 1]
+
+
+def test_no_matching_worker_compiles_here(tmp_path, sysroot, mounted_worker, client_for):
+    differs, lacks = other_copies(tmp_path)
+    workers = [mounted_worker("differs", 4, differs), mounted_worker("lacks", 4, lacks)]
+    client = client_for(*workers)
+    expected = local_object(tmp_path, sysroot)
+
+    client.pumpcc(*compile_args(sysroot), cwd=tmp_path / "src")
+
+    assert (tmp_path / "src" / "out.o").read_bytes() == expected
+    stats = client.stats()
+    assert (stats["remote"], stats["local"]) == (0, 1)
+    assert stats["fallbacks"] == {"system_header_mismatch": 1}
+    assert all(stats["workers"][w.url]["system_header_mismatch"] == 1 for w in workers)
