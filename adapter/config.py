@@ -98,15 +98,19 @@ def find_config_file(cwd: str, env: dict[str, str]) -> str | None:
     return None
 
 
-def is_loopback(url: str) -> bool:
-    """Whether a worker URL points at this machine (no token needed there)."""
-    host = urlsplit(url).hostname or ""
+def is_loopback_host(host: str) -> bool:
+    """Whether only this machine can reach ``host``, where a missing token is acceptable."""
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(url: str) -> bool:
+    """Whether a worker URL points at this machine (no token needed there)."""
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _check_url(where: str, url: str) -> str:

@@ -200,6 +200,17 @@ def ninja(build: Path, env: dict, *args: str, check: bool = True) -> subprocess.
     return done
 
 
+def start_ninja(build: Path, env: dict, jobs: int = 4) -> subprocess.Popen:
+    """Ninja in the background (output captured), for tests that act in the middle of a build."""
+    return subprocess.Popen(
+        ["ninja", "-C", str(build), f"-j{jobs}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def objects(build: Path) -> dict[str, bytes]:
     """Every object file the build made, by relative path (not CMake's configure-time probes)."""
     return {

@@ -7,12 +7,12 @@ with one line that names the file, the key and what is wrong (exit status 2 in m
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field, fields, replace
 
 import yaml
 
+from adapter.config import is_loopback_host
 from worker.wire import DEFAULT_PORT
 
 DEFAULT_COMPILERS = ("cc", "c++", "gcc", "g++", "clang", "clang++")
@@ -108,16 +108,6 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach, where a missing token is acceptable."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_value(key: str, value: object) -> object:
     """Type-check one key and return it in the form Config stores (lists become tuples)."""
     types = _TYPES[key]
@@ -174,7 +164,7 @@ def load(path: str | None, overrides: dict[str, object]) -> Config:
             raise ConfigError(f"command line: --{key.replace('_', '-')}: {e}") from None
     config = replace(Config(), **values)
     host, _ = config.host_port
-    if config.token_file is None and not is_loopback(host):
+    if config.token_file is None and not is_loopback_host(host):
         raise ConfigError(
             f"{where}: token_file: required when listen ({config.listen}) is not a loopback address"
         )

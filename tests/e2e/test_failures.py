@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
-from tests.helpers import CASES, cmake_configure, ninja, objects
+from tests.helpers import CASES, cmake_configure, ninja, objects, start_ninja
 
 MANY = CASES / "e2e" / "many_files"
 
@@ -15,13 +14,7 @@ def test_worker_killed_mid_build_falls_back(tmp_path, worker, client_for):
     build = tmp_path / "build"
     cmake_configure(MANY, build, client.env, launcher=True)
     client.pumpcc("--zero-stats")
-    proc = subprocess.Popen(
-        ["ninja", "-C", str(build), "-j4"],
-        env=client.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_ninja(build, client.env, 4)
     deadline = time.monotonic() + 60
     while client.stats()["remote"] < 4 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CASES, Client, cmake_configure
+from tests.helpers import CASES, Client, cmake_configure, start_ninja
 
 MANY = CASES / "e2e" / "many_files"
 # A source name that is also markup: the page must show it as text, never as an element.
@@ -31,13 +31,7 @@ def start_build(tmp_path: Path, client: Client) -> subprocess.Popen:
     build = tmp_path / "build"
     cmake_configure(MANY, build, client.env, launcher=True)
     client.pumpcc("--zero-stats")
-    proc = subprocess.Popen(
-        ["ninja", "-C", str(build), "-j4"],
-        env=client.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_ninja(build, client.env, 4)
     deadline = time.monotonic() + 60
     while client.stats()["remote"] < 1 and time.monotonic() < deadline:
         time.sleep(0.05)

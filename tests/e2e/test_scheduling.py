@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import threading
 import time
 import urllib.request
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CASES, Client, Worker, free_port, ninja
+from tests.helpers import CASES, Client, Worker, free_port, ninja, start_ninja
 
 MANY = CASES / "e2e" / "many_files"
 
@@ -198,13 +197,7 @@ def test_hung_worker_costs_its_timeout_once(tmp_path, make_worker, client_for):
         compile_timeout=timeout,
     )
     build = write_project(tmp_path / "build", 40)
-    proc = subprocess.Popen(
-        ["ninja", "-C", str(build), "-j4"],
-        env=client.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_ninja(build, client.env, 4)
     wait_for(lambda: jobs_of(client.stats(), hanging)[0] >= 3, 60, "jobs on the second worker")
     os.killpg(hanging.proc.pid, signal.SIGSTOP)  # accepts connections, answers nothing
     stopped = time.monotonic()
@@ -228,13 +221,7 @@ def test_stopped_worker_is_used_again_once_back(tmp_path, make_worker, client_fo
     client = client_for()
     configure(client, [(first.url, 2), (second.url, 2)], connect_timeout=1)
     build = write_project(tmp_path / "build", 30)
-    proc = subprocess.Popen(
-        ["ninja", "-C", str(build), "-j4"],
-        env=client.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_ninja(build, client.env, 4)
     wait_for(lambda: jobs_of(client.stats(), second)[0] >= 3, 60, "jobs on the second worker")
     second.kill()
     out, _ = proc.communicate(timeout=300)
