@@ -273,6 +273,13 @@ class Server:
         if isinstance(outcome, Failure):
             self._local(conn, env, config, outcome.reason, outcome.detail, decision.source, job)
             return
+        missing = missing_input(outcome.stderr) if outcome.exit_code else ""
+        if missing and _fallback_allowed(env, config):
+            # The worker lacked a file: the analysis missed it, or it is missing here too.  A
+            # local compile tells which, with the compiler's own words, and never breaks a build
+            # over a gap in the analysis.  (PUMPCC_FALLBACK=0 shows the worker's error as is.)
+            self._local(conn, env, config, "missing_header", missing, decision.source, job)
+            return
         try:
             _write_outputs(decision, outcome.outputs, umask)
         except OSError as e:
@@ -375,8 +382,7 @@ class Server:
         always_say: bool = False,
     ) -> None:
         """Tell the launcher to compile here (holding a local slot), or refuse under FALLBACK=0."""
-        fallback = env.get("PUMPCC_FALLBACK", "1" if config.fallback else "0") != "0"
-        if reason not in NOT_FALLBACKS and not fallback:
+        if reason not in NOT_FALLBACKS and not _fallback_allowed(env, config):
             self.stats.add(fallback_refused=1)
             message = f"pumpcc: {source}: cannot compile remotely ({reason}: {detail})\n"
             conn.sendall(local_wire.encode_result(FALLBACK_FAILED, b"", message.encode()))
@@ -397,6 +403,23 @@ class Server:
             pass
         finally:
             self.local_slots.release()
+
+
+def _fallback_allowed(env: dict[str, str], config: Config) -> bool:
+    """PUMPCC_FALLBACK, else the config's ``fallback``: may a compile run here instead?"""
+    return env.get("PUMPCC_FALLBACK", "1" if config.fallback else "0") != "0"
+
+
+# How gcc and clang say that an #include (or -include) names no file they can open.
+_MISSING_MARKS = (b": No such file or directory", b"' file not found")
+
+
+def missing_input(stderr: bytes) -> str:
+    """The compiler's line saying an included file is missing, or "" if it says no such thing."""
+    for line in stderr.splitlines():
+        if b"fatal error: " in line and line.rstrip().endswith(_MISSING_MARKS):
+            return line.decode(errors="replace").strip()
+    return ""
 
 
 def _write_outputs(compile: Compile, outputs: dict[str, bytes], umask: int) -> None:

@@ -37,3 +37,24 @@ def test_diagnostics_match_local(tmp_path, worker, client_for, compiler, source,
         assert (case / "out.o").read_bytes() == local_object
     stats = client.stats()
     assert stats["remote"] == 1, stats
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_missing_header_error_reads_as_local(tmp_path, worker, client_for, compiler):
+    """A header missing everywhere: the worker's failure is retried here, which prints the
+    compiler's own error; under PUMPCC_FALLBACK=0 the worker's identical error is shown."""
+    (tmp_path / "a.c").write_text('#include "nope.h"\nint a;\n')
+    args = [compiler, "-c", "a.c", "-o", "a.o"]
+    local = subprocess.run(args, cwd=tmp_path, capture_output=True)
+    assert local.returncode != 0 and b"nope.h" in local.stderr
+
+    client = client_for(worker)
+    retried = client.pumpcc(*args, check=False, cwd=tmp_path)
+    assert (retried.returncode, retried.stderr) == (local.returncode, local.stderr)
+    stats = client.stats()
+    assert (stats["remote"], stats["fallbacks"]) == (0, {"missing_header": 1})
+
+    strict = client_for(worker, PUMPCC_FALLBACK="0")
+    shown = strict.pumpcc(*args, check=False, cwd=tmp_path)
+    assert (shown.returncode, shown.stderr) == (local.returncode, local.stderr)
+    assert strict.stats()["remote"] == 1
