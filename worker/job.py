@@ -23,6 +23,7 @@ from worker.errors import Refusal, bad_request
 from worker.request import JobRequest, parse_request
 from worker.rewrite import (
     Rewritten,
+    env_rooted,
     inside,
     resolve_in_root,
     rewrite_args,
@@ -165,8 +166,13 @@ class Root:
             shutil.copyfile(source, dest)
 
 
-def _materialise(engine: Engine, req: JobRequest, root: Root) -> None:
-    """Symlinks first (files may be reached through them), then folders and files."""
+def _materialise(engine: Engine, req: JobRequest, root: Root, rooted: list[str]) -> None:
+    """Symlinks first (files may be reached through them), then folders and files.
+
+    System files stay where they are (their digests matched the worker's own copies); only those
+    under a folder the arguments moved into the root (``-I/usr/include/foo``, ``--sysroot``) are
+    linked there.  Linking all of them cost a few hundred file system operations per job.
+    """
     for link, target in req.symlinks:
         root.symlink(link, target)
     for link, _ in req.symlinks:  # a later link may have changed where an earlier one leads
@@ -181,7 +187,10 @@ def _materialise(engine: Engine, req: JobRequest, root: Root) -> None:
             missing.append(digest)
     if missing:
         raise Refusal(409, wire.MISSING_BLOBS, missing=sorted(set(missing)))
+    prefixes = tuple(r.rstrip("/") + "/" for r in rooted)
     for path, _ in req.system_files:
+        if path not in rooted and not path.startswith(prefixes):
+            continue
         dest = to_root(root.root, path)
         root.mkdirs(os.path.dirname(dest))
         if not os.path.lexists(dest):
@@ -266,7 +275,7 @@ def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float
         env = scrub_env(req.env, root_path, engine.search_path, tmpdir)
         outputs = {o: resolve_in_root(root_path, req.cwd, o, "output") for o in req.outputs}
         root = Root(root_path, careful=bool(req.symlinks))
-        _materialise(engine, req, root)
+        _materialise(engine, req, root, rewritten.rooted + env_rooted(req.env))
         written = sorted(set(rewritten.written) | set(outputs.values()))
         _prepare_outputs(root, written)
         setup_done = time.monotonic()

@@ -71,6 +71,7 @@ class Rewritten:
     written: list[str] = field(default_factory=list)  # mapped -o, -MF, ... values
     depfile: str | None = None  # mapped -MF value
     deps: bool = False  # -MD or -MMD: a dependency file is written even without -MF
+    rooted: list[str] = field(default_factory=list)  # absolute client paths now read in the root
 
 
 def rewrite_args(args: list[str], root: str, cwd: str) -> Rewritten:
@@ -104,6 +105,8 @@ def rewrite_args(args: list[str], root: str, cwd: str) -> Rewritten:
                 out.written.append(mapped)
             if name == "-MF":
                 out.depfile = mapped
+            if arg.value.startswith("/") and not arg.flags & Flag.OUTPUT:
+                out.rooted.append(os.path.normpath(arg.value))
             new = mapped if arg.value.startswith("/") else arg.value
             out.argv += _with_value(arg.tokens, arg.value, new)
         else:
@@ -135,6 +138,16 @@ def scrub_env(env: dict[str, str], root: str, path: str, tmpdir: str) -> dict[st
                     check_abs(part.rstrip("/") or "/", f"env {key} entry")
             clean[key] = ":".join(to_root(root, p) if p.startswith("/") else p for p in parts)
     return clean
+
+
+def env_rooted(env: dict[str, str]) -> list[str]:
+    """The absolute folders of CPATH and friends, which scrub_env moves into the root."""
+    return [
+        os.path.normpath(part)
+        for key in ENV_PATHS
+        for part in env.get(key, "").split(":")
+        if part.startswith("/")
+    ]
 
 
 def strip_root(data: bytes, root: str) -> bytes:
