@@ -166,11 +166,19 @@ def _parse_workers(path: str, value: list) -> tuple[WorkerSpec, ...]:
     return tuple(workers)
 
 
+def read_secret(token_path: str) -> str:
+    """The shared secret in a token file, stripped ("" when empty); OSError when unreadable.
+
+    Clients and workers both read it here and word their own errors around it.
+    """
+    with open(token_path, encoding="utf-8") as f:
+        return f.read().strip()
+
+
 def _read_token(path: str, token_file: str) -> str:
     token_path = os.path.join(os.path.dirname(path), os.path.expanduser(token_file))
     try:
-        with open(token_path, encoding="utf-8") as f:
-            token = f.read().strip()
+        token = read_secret(token_path)
     except OSError as e:
         raise ConfigError(f"{path}: token_file: cannot read {token_path}: {e.strerror}") from None
     if not token:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import yaml
 
-from adapter.config import is_loopback_host
+from adapter.config import is_loopback_host, read_secret
 from worker.wire import DEFAULT_PORT
 
 DEFAULT_COMPILERS = ("cc", "c++", "gcc", "g++", "clang", "clang++")
@@ -178,8 +178,7 @@ def read_token(config: Config) -> str | None:
     if config.token_file is None:
         return None
     try:
-        with open(config.token_file, encoding="utf-8") as f:
-            token = f.read().strip()
+        token = read_secret(config.token_file)
     except OSError as e:
         raise ConfigError(f"token_file: {config.token_file}: {e.strerror}") from None
     if not token:
