@@ -211,6 +211,18 @@ def start_ninja(build: Path, env: dict, jobs: int = 4) -> subprocess.Popen:
     )
 
 
+def build_in_background(src: Path, build: Path, client: Client, remote: int) -> subprocess.Popen:
+    """Configure ``src`` through pumpcc, start ninja -j4, and return once ``remote`` compiles have
+    run on workers (or after 60 s): for tests that act in the middle of a build."""
+    cmake_configure(src, build, client.env, launcher=True)
+    client.pumpcc("--zero-stats")
+    proc = start_ninja(build, client.env, 4)
+    deadline = time.monotonic() + 60
+    while client.stats()["remote"] < remote and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc
+
+
 def objects(build: Path) -> dict[str, bytes]:
     """Every object file the build made, by relative path (not CMake's configure-time probes)."""
     return {

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from tests.helpers import CASES, cmake_configure, ninja, objects, start_ninja
+from tests.helpers import CASES, build_in_background, cmake_configure, ninja, objects
 
 MANY = CASES / "e2e" / "many_files"
 
@@ -12,12 +10,7 @@ MANY = CASES / "e2e" / "many_files"
 def test_worker_killed_mid_build_falls_back(tmp_path, worker, client_for):
     client = client_for(worker)
     build = tmp_path / "build"
-    cmake_configure(MANY, build, client.env, launcher=True)
-    client.pumpcc("--zero-stats")
-    proc = start_ninja(build, client.env, 4)
-    deadline = time.monotonic() + 60
-    while client.stats()["remote"] < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = build_in_background(MANY, build, client, remote=4)
     worker.kill()
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out

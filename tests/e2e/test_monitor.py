@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CASES, Client, cmake_configure, start_ninja
+from tests.helpers import CASES, Client, build_in_background
 
 MANY = CASES / "e2e" / "many_files"
 # A source name that is also markup: the page must show it as text, never as an element.
@@ -28,14 +28,7 @@ CHROMIUM = shutil.which("chromium")
 
 def start_build(tmp_path: Path, client: Client) -> subprocess.Popen:
     """Configure many_files through pumpcc and start ninja; returns once a compile has finished."""
-    build = tmp_path / "build"
-    cmake_configure(MANY, build, client.env, launcher=True)
-    client.pumpcc("--zero-stats")
-    proc = start_ninja(build, client.env, 4)
-    deadline = time.monotonic() + 60
-    while client.stats()["remote"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return proc
+    return build_in_background(MANY, tmp_path / "build", client, remote=1)
 
 
 def finish(proc: subprocess.Popen) -> None:
