@@ -69,7 +69,7 @@ def _env(folder: Path, **extra: str) -> dict[str, str]:
 @LAUNCHERS
 def test_request_carries_argv_cwd_umask_and_environment(tmp_path, launcher):
     server = FakeServer(tmp_path, local_wire.encode_result(3, b"to stdout\n", b"to stderr\n"))
-    argv = ["gcc", "-c", "sp ace.c", "-DX=\"é\"", "-o", "out.o"]
+    argv = ["gcc", "-c", "sp ace.c", '-DX="é"', "-o", "out.o"]
     env = _env(tmp_path)
     done = subprocess.run(
         [str(launcher), *argv], cwd=tmp_path, env=env, capture_output=True, umask=0o027
