@@ -11,10 +11,13 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import zstandard
+
+from include_server.analysis.store import RACY_SECONDS
 
 _LEVEL = 3
 _TIME_MACROS = re.compile(rb"__(?:DATE|TIME|TIMESTAMP)__")
@@ -59,7 +62,10 @@ class FileStore:
             st = os.stat(path)
         key = _stat_key(st)
         cached = self._by_path.get(path)
-        if cached is not None and cached[0] == key:
+        # A file written twice within one timestamp tick keeps its stat: trust the remembered
+        # digest only once the file has been quiet for a while (as the analysis does).
+        settled = time.time_ns() - st.st_mtime_ns > RACY_SECONDS * 1e9
+        if cached is not None and cached[0] == key and settled:
             return cached[1]
         with open(path, "rb") as f:
             data = f.read()

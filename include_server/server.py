@@ -113,7 +113,7 @@ class Server:
     def __init__(self) -> None:
         self.stats = Stats()
         self.files = FileStore()
-        self.analyzer = Analyzer()
+        self.analyzer = Analyzer(watch=os.environ.get("PUMPCC_WATCH") != "0")
         self.dispatcher = Dispatcher(self.files, self.stats)
         self.cache = ResultCache(self.stats, self.dispatcher)
         # Held around pure-Python work (analysis, cache key).  The GIL runs one thread at a time

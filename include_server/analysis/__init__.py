@@ -23,8 +23,10 @@ from include_server.analysis.paths import Links, safe_norm
 from include_server.analysis.search import Context, build_context, context_key, find
 from include_server.analysis.store import Snapshot, Store
 from include_server.analysis.walk import Memo, Node, Walk
+from include_server.analysis.watch import Watch
 
 MAX_CONTEXTS = 1000
+MAX_CLOSURES = 20_000
 
 
 @dataclass
@@ -44,9 +46,11 @@ class Closure:
 class Analyzer:
     """Holds every cache; one per long-lived server; ``closure()`` may be called from threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: bool = True) -> None:
         self._lock = threading.Lock()
-        self._store = Store()
+        self._store = Store(Watch(enabled=watch))
+        # (context, source) -> (the watch's change count and store epoch it holds for, result)
+        self._closures: dict[tuple[int, str], tuple[tuple[int, int], Closure]] = {}
         self._memo = Memo()
         self._contexts: dict[tuple, tuple[int, Context]] = {}
         self._consulted: dict[int, set[str]] = {}  # folders each context's resolutions listed
@@ -57,25 +61,40 @@ class Analyzer:
         with self._lock:
             snap = self._store.snapshot()
             ctx_id, ctx = self._context(compile, snap)
+            source = os.path.join(compile.cwd, compile.source)
+            # Nothing the last answer rests on changed (inotify saw no event, no file settling):
+            # it is still the answer, without a single system call.
+            stamp = (self._store.watch.changes, self._store.epoch)
+            remembered = self._closures.get((ctx_id, source))
+            if remembered is not None and remembered[0] == stamp:
+                return remembered[1]
             consulted = self._consulted.setdefault(ctx_id, set())
             for folder in consulted:  # a header appearing anywhere we looked moves the epoch
                 self._store.listing(snap, folder)
             self._memo.check(self._store.epoch)
             walk = Walk(self._store, self._memo, ctx, ctx_id, snap)
-            source = os.path.join(compile.cwd, compile.source)
             gave_up = None if snap.is_file(source) else f"cannot read the source: {source}"
             walk.run(self._forced(walk, compile, ctx) + [(source, -1)])
             consulted |= snap.listed
-            return self._result(walk, compile, ctx, snap, gave_up or walk.gave_up)
+            result = self._result(walk, compile, ctx, snap, gave_up or walk.gave_up)
+            settled = not (snap.untrusted or snap.unsettled or result.gave_up)
+            if settled and stamp == (self._store.watch.changes, self._store.epoch):
+                if len(self._closures) >= MAX_CLOSURES:
+                    self._closures.clear()
+                self._closures[(ctx_id, source)] = (stamp, result)
+            return result
 
     def _context(self, compile: Compile, snap: Snapshot) -> tuple[int, Context]:
         """The search context of a compile, built once per distinct set of options."""
         key = context_key(compile)
         found = self._contexts.get(key)
+        if found is not None and not found[1].current(snap):
+            found = None  # a new id: the memos of the old chain do not apply to the new one
         if found is None:
             if len(self._contexts) >= MAX_CONTEXTS:
                 self._contexts.clear()
                 self._consulted.clear()
+                self._closures.clear()
                 self._memo.edges.clear()
             self._next_id += 1
             found = (self._next_id, build_context(compile, snap))

@@ -54,6 +54,13 @@ class Context:
     system: tuple[str, ...]  # the compiler's default folders (and the sysroot): system files
     forced: tuple[str, ...]  # -imacros / -include files as given, in order
     cmdline: Facts  # predefined and -D macros, as if a file defined them
+    # Every folder the options name, with what it was when the chain was laid out: a folder
+    # created (or replaced) later changes the chain, as it would for the next real compile.
+    folders: tuple[tuple[str, tuple[int, int] | None], ...] = ()
+
+    def current(self, snap: Snapshot) -> bool:
+        """Whether the chain still holds: no named folder appeared, vanished or was replaced."""
+        return all(_identity(snap, folder) == ident for folder, ident in self.folders)
 
 
 def context_key(compile: Compile) -> tuple:
@@ -116,15 +123,18 @@ def build_context(compile: Compile, snap: Snapshot) -> Context:
     isystem += _env_dirs(env_system, cwd)
     system_part = isystem + list(defaults.bracket_dirs) + after
     bracket = _dedupe(snap, before, system_part)
-    quote = _dedupe(snap, quote + list(defaults.quote_dirs), [])
+    quote_named = quote + list(defaults.quote_dirs)
+    quote = _dedupe(snap, quote_named, [])
     system = tuple(defaults.bracket_dirs) + ((os.path.normpath(sysroot),) if sysroot else ())
     text = defaults.predefined + "".join(macros)
+    named = dict.fromkeys([*quote_named, *before, *system_part])
     return Context(
         tuple(quote + bracket),
         len(quote),
         system,
         tuple(forced),
         scan(text.encode("utf-8", "surrogateescape")),
+        tuple((folder, _identity(snap, folder)) for folder in named),
     )
 
 

@@ -16,6 +16,7 @@ import stat
 import time
 
 from include_server.analysis.lexer import Facts, scan
+from include_server.analysis.watch import MISSING, Watch
 
 RACY_SECONDS = 2.0
 # Parsed files kept; beyond that the oldest half is dropped.  Measured on Boost: about 30 KB of
@@ -32,14 +33,22 @@ def _sig(st: os.stat_result) -> Sig:
 
 
 class Snapshot:
-    """Stat results for one ``closure()`` call: each path asked once."""
+    """Stat results for one ``closure()`` call: each path asked once, or remembered by ``watch``.
 
-    def __init__(self, gen: int) -> None:
+    ``untrusted`` says that some answer could not be watched (a path through a symbolic link, no
+    inotify) and ``unsettled`` that some file changed too recently to trust its stat: a result
+    built from this snapshot may then not be reused without asking again.
+    """
+
+    def __init__(self, gen: int, watch: Watch) -> None:
         self.gen = gen
+        self.watch = watch
         self._stat: dict[str, os.stat_result | None] = {}
         self._lstat: dict[str, os.stat_result | None] = {}
         self.listed: set[str] = set()  # folders consulted in this call, to revalidate later
         self.now_ns = time.time_ns()
+        self.untrusted = not watch.active
+        self.unsettled = False
 
     def stat(self, path: str) -> os.stat_result | None:
         """``os.stat`` (following links), None when it fails (missing, loop, permission)."""
@@ -47,11 +56,32 @@ class Snapshot:
             return self._stat[path]
         except KeyError:
             pass
+        st = self.watch.get("s", path)
+        if st is MISSING:
+            st = self._stat_watched(path)
+        self._stat[path] = st
+        return st
+
+    def _stat_watched(self, path: str) -> os.stat_result | None:
+        """Stat ``path`` after placing the watches that keep the answer valid.
+
+        An lstat that finds no link is the stat itself; a link's answer depends on its target,
+        wherever that is, so it is never remembered."""
+        watch = self.watch
+        covered = watch.covers(path)
         try:
-            st: os.stat_result | None = os.stat(path)
+            st: os.stat_result | None = os.lstat(path)
         except (OSError, ValueError):
             st = None
-        self._stat[path] = st
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            self._lstat.setdefault(path, st)
+            covered = False
+            try:
+                st = os.stat(path)
+            except (OSError, ValueError):
+                st = None
+        if not (covered and watch.put("s", path, st)):
+            self.untrusted = True
         return st
 
     def cached(self, path: str) -> os.stat_result | None:
@@ -64,10 +94,15 @@ class Snapshot:
             return self._lstat[path]
         except KeyError:
             pass
-        try:
-            st: os.stat_result | None = os.lstat(path)
-        except (OSError, ValueError):
-            st = None
+        st = self.watch.get("l", path)
+        if st is MISSING:
+            covered = self.watch.covers(path)
+            try:
+                st = os.lstat(path)
+            except (OSError, ValueError):
+                st = None
+            if not (covered and self.watch.put("l", path, st)):
+                self.untrusted = True
         self._lstat[path] = st
         return st
 
@@ -78,13 +113,17 @@ class Snapshot:
 
     def racy(self, st: os.stat_result) -> bool:
         """Whether a change within the same timestamp tick could still go unnoticed."""
-        return self.now_ns - st.st_mtime_ns < RACY_SECONDS * 1e9
+        if self.now_ns - st.st_mtime_ns < RACY_SECONDS * 1e9:
+            self.unsettled = True
+            return True
+        return False
 
 
 class Store:
     """Folder listings and parsed files, shared by all translation units and builds."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
         self._listings: dict[str, tuple[Sig | None, frozenset[str] | None]] = {}
         self._facts: dict[str, tuple[Sig, Facts]] = {}
         self._checked: dict[str, int] = {}  # path -> snapshot that validated it
@@ -96,7 +135,9 @@ class Store:
         """The names in ``folder`` (None if it is not a readable folder), fresh for ``snap``."""
         snap.listed.add(folder)
         cached = self._listings.get(folder)
-        if cached is not None and self._checked.get(folder) == snap.gen:
+        if cached is not None and (
+            self._checked.get(folder) == snap.gen or self.watch.get("d", folder) is not MISSING
+        ):
             return cached[1]
         parent, _, base = folder.rpartition("/")
         if parent in self._listings and base not in ("", ".", ".."):
@@ -108,10 +149,12 @@ class Store:
                 self._listings[folder] = (None, None)
                 self._checked[folder] = snap.gen
                 return None
+        watched = self.watch.covers(folder, "d")
         st = snap.stat(folder)
         sig = _sig(st) if st is not None and stat.S_ISDIR(st.st_mode) else None
         if cached is not None and cached[0] == sig and (sig is None or not snap.racy(st)):
             self._checked[folder] = snap.gen
+            self._remember_listing(snap, folder, watched)
             return cached[1]
         names: frozenset[str] | None = None
         if sig is not None:
@@ -125,7 +168,13 @@ class Store:
             self._trim(self._listings)
         self._listings[folder] = (sig, names)
         self._checked[folder] = snap.gen
+        self._remember_listing(snap, folder, watched)
         return names
+
+    def _remember_listing(self, snap: Snapshot, folder: str, watched: bool) -> None:
+        """Keep the listing valid across calls while its folder's watch reports nothing."""
+        if not (watched and self.watch.put("d", folder, True)):
+            snap.untrusted = True
 
     def facts(self, snap: Snapshot, path: str) -> Facts | None:
         """The parsed directives of ``path``, re-read when its stat changed."""
@@ -166,7 +215,8 @@ class Store:
         self._gen += 1
         if len(self._checked) > 2 * (MAX_FILES + MAX_LISTINGS):
             self._checked.clear()
-        return Snapshot(self._gen)
+        self.watch.drain()
+        return Snapshot(self._gen, self.watch)
 
     def _trim(self, cache: dict) -> None:
         """Bound memory on a long-lived server: drop the oldest half and start a new epoch."""
