@@ -149,17 +149,27 @@ class Root:
         dest = to_root(self.root, path)
         self.mkdirs(os.path.dirname(dest))
         self._check_resolves_inside(os.path.dirname(dest))
-        if os.path.islink(dest) and not os.path.exists(dest):
+        try:
+            self._link(source, dest)
+        except FileExistsError:
+            if not (os.path.islink(dest) and not os.path.exists(dest)):
+                raise bad_request(f"file {path} is listed twice or collides") from None
             # The file as opened is a client symlink (Bazel's sandbox links each input into its
             # execroot): its content belongs where the link leads, inside the root.
             dest = os.path.realpath(dest)
             if not inside(self.root, dest):
-                raise bad_request(f"file {path} resolves outside the job root")
+                raise bad_request(f"file {path} resolves outside the job root") from None
             self.mkdirs(os.path.dirname(dest))
+            try:
+                self._link(source, dest)
+            except FileExistsError:
+                raise bad_request(f"file {path} is listed twice or collides") from None
+
+    @staticmethod
+    def _link(source: str, dest: str) -> None:
+        """Hardlink, or copy when the blob has as many links as the file system allows."""
         try:
             os.link(source, dest)
-        except FileExistsError:
-            raise bad_request(f"file {path} is listed twice or collides") from None
         except OSError as e:
             if e.errno != errno.EMLINK:
                 raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 
 
@@ -30,7 +31,7 @@ class SystemFiles:
             st = os.stat(path)
         except OSError:
             return None
-        if not os.path.isfile(path):
+        if not stat.S_ISREG(st.st_mode):
             return None
         key = (st.st_mtime_ns, st.st_size, st.st_ino)
         with self._lock:
