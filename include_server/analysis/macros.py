@@ -39,6 +39,7 @@ class Expander:
         self._lookup = lookup
         self._defs: dict[str, Sequence[Macro]] = {}
         self._unions: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+        self._paints: dict[tuple[Tok, frozenset[str]], Tok] = {}
         self._memo: dict[tuple[Tok, ...], list[tuple[Tok, ...]]] = {}
         self._steps = 0
 
@@ -175,23 +176,38 @@ class Expander:
 
     def _paste(self, flat: tuple[Tok, ...], hide: frozenset[str]) -> tuple[Tok, ...]:
         """Apply pending ``##`` pastes, drop placemarkers, and add the macro to every hide set."""
+        pasted = _pasted(flat) if _PASTE in flat else flat
+        paints = self._paints
         out: list[Tok] = []
-        k = 0
-        while k < len(flat):
-            tok = flat[k]
-            if tok == _PASTE and out and k + 1 < len(flat):
-                right = flat[k + 1]
-                left = out.pop()
-                if left[0] == "," and right[0] == _PLACEMARKER:
-                    pass  # GNU ", ## __VA_ARGS__" with no variadic arguments swallows the comma
-                else:
-                    out.append((left[0] + right[0], left[1]))
-                k += 2
+        for tok in pasted:
+            if tok[0] == _PLACEMARKER:
                 continue
-            if tok != _PASTE:
-                out.append(tok)
-            k += 1
-        return tuple(self._painted(text, h, hide) for text, h in out if text != _PLACEMARKER)
+            painted = paints.get((tok, hide))
+            if painted is None:  # tokens repeat a lot: one shared object each, a dict hit
+                painted = paints[(tok, hide)] = self._painted(tok[0], tok[1], hide)
+            out.append(painted)
+        return tuple(out)
+
+
+def _pasted(flat: tuple[Tok, ...]) -> list[Tok]:
+    """Join the tokens on either side of each pending ``##`` (placemarkers stay for the caller)."""
+    out: list[Tok] = []
+    k = 0
+    while k < len(flat):
+        tok = flat[k]
+        if tok == _PASTE and out and k + 1 < len(flat):
+            right = flat[k + 1]
+            left = out.pop()
+            if left[0] == "," and right[0] == _PLACEMARKER:
+                pass  # GNU ", ## __VA_ARGS__" with no variadic arguments swallows the comma
+            else:
+                out.append((left[0] + right[0], left[1]))
+            k += 2
+            continue
+        if tok != _PASTE:
+            out.append(tok)
+        k += 1
+    return out
 
 
 def _va_opt(macro: Macro, args: list[tuple[Tok, ...]], params: dict[str, int]) -> tuple[str, ...]:
