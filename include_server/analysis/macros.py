@@ -37,8 +37,36 @@ class Expander:
 
     def __init__(self, lookup: Callable[[str], Sequence[Macro]]) -> None:
         self._lookup = lookup
+        self._defs: dict[str, Sequence[Macro]] = {}
+        self._unions: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+        self._paints: dict[tuple[Tok, frozenset[str]], Tok] = {}
         self._memo: dict[tuple[Tok, ...], list[tuple[Tok, ...]]] = {}
         self._steps = 0
+
+    def definitions(self, text: str) -> Sequence[Macro]:
+        """The definitions of an identifier (none for other tokens), asked of the lookup once."""
+        found = self._defs.get(text)
+        if found is None:
+            found = self._defs[text] = self._lookup(text) if _is_ident(text) else ()
+        return found
+
+    def _painted(self, text: str, hide: frozenset[str], more: frozenset[str]) -> Tok:
+        """``text`` with hide set ``hide | more``, kept only on a macro's name.
+
+        A hide set is only ever read on a token that names a macro, so every other token carries
+        the empty set: streams that differ only in the history of plain tokens are then equal, and
+        forks through alternative definitions reconverge in the memo.  Equal unions are shared,
+        which keeps the garbage collector's work (a large part of the cost) down.
+        """
+        if not self.definitions(text):
+            return (text, _NO_HIDE)
+        if hide is more or not hide:
+            return (text, more)
+        key = (hide, more)
+        union = self._unions.get(key)
+        if union is None:
+            union = self._unions[key] = hide | more
+        return (text, union)
 
     def _tick(self, n: int = 1) -> None:
         self._steps += n
@@ -60,7 +88,7 @@ class Expander:
         while i < len(rest):
             self._tick()
             text, hide = rest[i]
-            defs = self._lookup(text) if text not in hide and _is_ident(text) else ()
+            defs = self.definitions(text) if text not in hide else ()
             alts = self._invocations(defs, rest, i, hide) if defs else []
             if not alts:
                 out.append(rest[i])
@@ -143,8 +171,43 @@ class Expander:
             raise Overflow
         for combo in itertools.product(*segments):
             flat = tuple(tok for part in combo for tok in part)
-            results.append(_paste(flat, hide))
+            results.append(self._paste(flat, hide))
         return list(dict.fromkeys(results))
+
+    def _paste(self, flat: tuple[Tok, ...], hide: frozenset[str]) -> tuple[Tok, ...]:
+        """Apply pending ``##`` pastes, drop placemarkers, and add the macro to every hide set."""
+        pasted = _pasted(flat) if _PASTE in flat else flat
+        paints = self._paints
+        out: list[Tok] = []
+        for tok in pasted:
+            if tok[0] == _PLACEMARKER:
+                continue
+            painted = paints.get((tok, hide))
+            if painted is None:  # tokens repeat a lot: one shared object each, a dict hit
+                painted = paints[(tok, hide)] = self._painted(tok[0], tok[1], hide)
+            out.append(painted)
+        return tuple(out)
+
+
+def _pasted(flat: tuple[Tok, ...]) -> list[Tok]:
+    """Join the tokens on either side of each pending ``##`` (placemarkers stay for the caller)."""
+    out: list[Tok] = []
+    k = 0
+    while k < len(flat):
+        tok = flat[k]
+        if tok == _PASTE and out and k + 1 < len(flat):
+            right = flat[k + 1]
+            left = out.pop()
+            if left[0] == "," and right[0] == _PLACEMARKER:
+                pass  # GNU ", ## __VA_ARGS__" with no variadic arguments swallows the comma
+            else:
+                out.append((left[0] + right[0], left[1]))
+            k += 2
+            continue
+        if tok != _PASTE:
+            out.append(tok)
+        k += 1
+    return out
 
 
 def _va_opt(macro: Macro, args: list[tuple[Tok, ...]], params: dict[str, int]) -> tuple[str, ...]:
@@ -172,27 +235,6 @@ def _va_opt(macro: Macro, args: list[tuple[Tok, ...]], params: dict[str, int]) -
 
 def _next_to_paste(body: tuple[str, ...], k: int) -> bool:
     return (k > 0 and body[k - 1] == "##") or (k + 1 < len(body) and body[k + 1] == "##")
-
-
-def _paste(flat: tuple[Tok, ...], hide: frozenset[str]) -> tuple[Tok, ...]:
-    """Apply pending ``##`` pastes, drop placemarkers, and add the macro to every hide set."""
-    out: list[Tok] = []
-    k = 0
-    while k < len(flat):
-        tok = flat[k]
-        if tok == _PASTE and out and k + 1 < len(flat):
-            right = flat[k + 1]
-            left = out.pop()
-            if left[0] == "," and right[0] == _PLACEMARKER:
-                pass  # GNU ", ## __VA_ARGS__" with no variadic arguments swallows the comma
-            else:
-                out.append((left[0] + right[0], left[1]))
-            k += 2
-            continue
-        if tok != _PASTE:
-            out.append(tok)
-        k += 1
-    return tuple((text, h | hide) for text, h in out if text != _PLACEMARKER)
 
 
 def _stringize(arg: tuple[Tok, ...]) -> str:

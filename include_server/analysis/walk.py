@@ -10,7 +10,10 @@ repeats until nothing new appears.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from include_server.analysis.lexer import Directive, Facts, Macro
@@ -75,6 +78,10 @@ class Walk:
 
     def run(self, roots: list[Node]) -> None:
         """Walk from the roots until no computed include names a file not yet reached."""
+        with _collector_paused():
+            self._run(roots)
+
+    def _run(self, roots: list[Node]) -> None:
         for node in roots:
             self._push(node)
         while True:
@@ -251,3 +258,23 @@ class Walk:
         if ev.overflowed:
             self.fallbacks.append(f"{node[0]}:{directive.line}")
         return ev.names
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector for one walk.
+
+    A first-sight walk allocates millions of tokens and parsed directives that all stay alive until
+    it ends, and creates no reference cycles of its own; the collector's full passes over that
+    growing heap cost more CPU than the analysis itself (Boost spirit: 1.1 s of 1.8 s).  Only
+    reference cycles wait: they are collected once the walk is over.  The collector is left alone
+    if someone else already turned it off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

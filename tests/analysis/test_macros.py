@@ -32,3 +32,25 @@ def test_boost_style_iteration_depths() -> None:
         "#define IT_1 <fwd1.hpp>\n#define IT_2 <fwd2.hpp>\n"
     )
     assert _names(text, "ITERATE()") == {("<", "fwd1.hpp"), ("<", "fwd2.hpp")}
+
+
+def test_alternatives_that_spell_the_same_tokens_reconverge() -> None:
+    # X has two definitions that both end in 'y': 2**13 combinations, one header name.  Only a
+    # macro name's hide set can matter, so the plain tokens' histories do not tell them apart.
+    text = (
+        "#define A y\n#define B y\n#define X A\n#define X B\n"
+        "#define N(a, b, c, d, e, f, g, i, j, k, l, m, n) <a/b/c/d/e/f/g/i/j/k/l/m/n.hpp>\n"
+    )
+    line = "N(X, X, X, X, X, X, X, X, X, X, X, X, X)"
+    assert _names(text, line) == {("<", "y/y/y/y/y/y/y/y/y/y/y/y/y.hpp")}
+
+
+def test_pasted_names_expand_and_recursion_stops() -> None:
+    text = (
+        '#define CAT(a, b) a ## b\n#define F_1 "f1.h"\n#define H H\n'
+        "#define G(x) G(x)\n#define R <r.h> R\n"
+    )
+    assert _names(text, "CAT(F_, 1)") == {('"', "f1.h")}
+    assert _names(text, "H") == set()
+    assert _names(text, "G(1)") == set()
+    assert _names(text, "R") == {("<", "r.h")}
