@@ -91,6 +91,7 @@ class Dispatcher:
         self._workers: dict[str, WorkerState] = {}
         self._cond = threading.Condition()
         self._health = Health(self._cond)
+        self._mismatch_seen = False  # some worker once lacked one of our system headers
 
     # -- the host list --------------------------------------------------------------------------
 
@@ -206,9 +207,8 @@ class Dispatcher:
             "outputs": compile.outputs,
         }
         job = _Job(header, files)
-        tried: set[str] = set()
+        tried, last = self._known_mismatches(config, system)
         transport_retries = 1
-        last = None
         while True:
             state = self._acquire(config, identity, tried)
             if state is None:
@@ -225,6 +225,32 @@ class Dispatcher:
                     self._stats.add(retries=1)
             finally:
                 self._release(state)
+
+    def _known_mismatches(self, config: Config, system: list) -> tuple[set[str], Failure | None]:
+        """Workers known to lack our copy of one of the job's system headers, and why.
+
+        A worker answers system_header_mismatch for the same header on every compile that
+        includes it; remembering the answer for a while saves each of those compiles a round
+        trip to it (and, when no worker has our copy, sends them straight to the fallback)."""
+        if not self._mismatch_seen:
+            return set(), None
+        now = time.monotonic()
+        states = [s for s in self.workers(config) if s.system_mismatch]
+        if not states:
+            return set(), None
+        ours = {(p, e.digest) for p, e in system}
+        skipped, last = set(), None
+        with self._cond:
+            for state in states:
+                for (path, digest), until in list(state.system_mismatch.items()):
+                    if until <= now:
+                        del state.system_mismatch[(path, digest)]
+                    elif (path, digest) in ours and state.url not in skipped:
+                        skipped.add(state.url)
+                        self._stats.worker(state.url, system_header_mismatch=1)
+                        detail = f"{state.url}: its {path} differs from ours (remembered)"
+                        last = Failure("system_header_mismatch", detail)
+        return skipped, last
 
     def _send(self, state: WorkerState, job: _Job, config: Config) -> Remote:
         """Post the job with the blobs the worker lacks; again if it turns out to lack more.
@@ -315,6 +341,12 @@ class Dispatcher:
             # Counted apart from other errors: the job went on to another worker or ran here
             # (then also a fallback), never against this worker's copy.
             self._stats.worker(state.url, system_header_mismatch=1)
+            self._mismatch_seen = True
+            path = error.get("path")
+            for listed, digest in header["system_files"]:
+                if listed == path:
+                    until = time.monotonic() + _INCOMPATIBLE_FOR
+                    state.system_mismatch[(path, digest)] = until
             return _Retry("system_header_mismatch", message)
         if code == wire.UNAUTHORIZED:
             self._health.mark_down(state, "unauthorized: check token_file")

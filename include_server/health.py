@@ -40,6 +40,9 @@ class WorkerState:
     down_reason: str = ""
     known: set[str] = field(default_factory=set)
     incompatible: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    # (path, our digest) of system headers it lacks or has other bytes for -> until when that
+    # is believed: jobs including one go elsewhere without asking it again.
+    system_mismatch: dict[tuple[str, str], float] = field(default_factory=dict)
     jobs: int = 0
     # From the worker's last /v1/status answer.
     compilers: dict[str, tuple[str, str]] | None = None  # name -> (version, target); None: unknown

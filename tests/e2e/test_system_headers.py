@@ -9,6 +9,7 @@ own (unshare -m) where another folder is bind-mounted over the sysroot's include
 from __future__ import annotations
 
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -128,3 +129,20 @@ def test_no_matching_worker_compiles_here(tmp_path, sysroot, mounted_worker, cli
     assert (stats["remote"], stats["local"]) == (0, 1)
     assert stats["fallbacks"] == {"system_header_mismatch": 1}
     assert all(stats["workers"][w.url]["system_header_mismatch"] == 1 for w in workers)
+
+
+def test_a_known_mismatch_is_not_asked_again(tmp_path, sysroot, mounted_worker, client_for):
+    """The second compile skips the workers that lacked our x.h: no second 409 from them."""
+    differs, lacks = other_copies(tmp_path)
+    workers = [mounted_worker("differs", 8, differs), mounted_worker("matches", 4, None)]
+    client = client_for(*workers, PUMPCC_FALLBACK="0")
+    client.pumpcc("--hosts")
+    for _ in range(3):
+        client.pumpcc(*compile_args(sysroot), cwd=tmp_path / "src")
+
+    stats = client.stats()
+    assert (stats["remote"], stats["local"]) == (3, 0)
+    assert stats["workers"][workers[0].url]["system_header_mismatch"] == 3  # each compile counts
+    assert stats["workers"][workers[1].url]["jobs"] == 3
+    metrics = urllib.request.urlopen(workers[0].url + "/metrics").read().decode()
+    assert 'pumpcc_worker_requests_total{path="/v1/compile",code="409"} 1' in metrics
