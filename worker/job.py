@@ -13,8 +13,10 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from worker import wire
 from worker.blobs import DIGEST, BlobStore
@@ -36,6 +38,32 @@ from worker.sandbox import Limits, Sandbox
 from worker.sysfiles import SystemFiles
 
 
+class ParsedManifests:
+    """Checked job requests by manifest digest, the most recently used few hundred.
+
+    A manifest names one translation unit's closure; a rebuild sends it again for each compile
+    of that unit, and parsing and checking its few hundred paths costs about 0.6 ms."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, JobRequest] = OrderedDict()
+
+    def get(self, digest: str) -> JobRequest | None:
+        with self._lock:
+            found = self._items.get(digest)
+            if found is not None:
+                self._items.move_to_end(digest)
+            return found
+
+    def put(self, digest: str, request: JobRequest) -> None:
+        with self._lock:
+            self._items[digest] = request
+            if len(self._items) > self.LIMIT:
+                self._items.popitem(last=False)
+
+
 @dataclass
 class Engine:
     """Everything a job needs from the worker, built once at start-up."""
@@ -47,6 +75,7 @@ class Engine:
     limits: Limits
     jobs_dir: str
     search_path: str
+    parsed: ParsedManifests = field(default_factory=ParsedManifests)
 
 
 @dataclass
@@ -268,11 +297,26 @@ def expand_manifest(engine: Engine, header: dict, sent: dict[str, bytes]) -> dic
     return manifest
 
 
+def _request(engine: Engine, header: dict, sent: dict[str, bytes]) -> JobRequest:
+    """The job's checked fields; a manifest seen recently is not parsed again."""
+    digest = header.get("manifest")
+    if isinstance(digest, str):
+        found = engine.parsed.get(digest)
+        if found is not None:
+            if digest in sent:
+                engine.blobs.add(digest, sent[digest])
+            return found
+    req = parse_request(expand_manifest(engine, header, sent))
+    if isinstance(digest, str):
+        engine.parsed.put(digest, req)
+    return req
+
+
 def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float) -> Outcome:
     """Do one compile end to end and return the 200 answer (or raise a Refusal)."""
     # Wall clock once the whole job is in: clients compare it with their own to measure latency.
     received_at = time.time()
-    req = parse_request(expand_manifest(engine, header, sent))
+    req = _request(engine, header, sent)
     compiler = _compiler(engine, req)
     _check_inputs(engine, req, sent)
     jobdir = tempfile.mkdtemp(dir=engine.jobs_dir)
