@@ -214,6 +214,8 @@ class WorkerApp:
             "load": list(os.getloadavg()),
             "uptime": round(time.time() - self.started, 3),
             "sandbox": self.engine.sandbox.kind,
+            # The per-job process limit, or null where no pids cgroup could be made.
+            "job_processes": self.engine.limits.processes if self.engine.sandbox.pids else None,
             "compilers": {n: c.as_json() for n, c in self.engine.compilers.items()},
             "blobs": self.engine.blobs.stats(),
             "cache": self.cache.stats() if self.cache else None,

@@ -50,6 +50,8 @@ class Config:
     job_memory_bytes: int = 4 * GiB
     job_output_bytes: int = 1 * GiB  # any single file the compiler writes, stdout/stderr included
     job_wall_seconds: float = 600.0
+    # Processes (threads included) one compile may run at once; needs a writable pids cgroup.
+    job_processes: int = 256
     # TLS: both or neither.
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -83,6 +85,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "job_memory_bytes": (int,),
     "job_output_bytes": (int,),
     "job_wall_seconds": (int, float),
+    "job_processes": (int,),
     "tls_cert": (str, type(None)),
     "tls_key": (str, type(None)),
 }
@@ -96,6 +99,7 @@ _POSITIVE = {
     "job_memory_bytes",
     "job_output_bytes",
     "job_wall_seconds",
+    "job_processes",
 }
 assert set(_TYPES) == {f.name for f in fields(Config)}
 

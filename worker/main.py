@@ -76,7 +76,11 @@ def build(cfg: config_mod.Config) -> tuple[dict, object]:
     if swept:
         log.info("removed %d job folders left by an earlier run", swept)
     limits = Limits(
-        cfg.job_cpu_seconds, cfg.job_memory_bytes, cfg.job_output_bytes, cfg.job_wall_seconds
+        cfg.job_cpu_seconds,
+        cfg.job_memory_bytes,
+        cfg.job_output_bytes,
+        cfg.job_wall_seconds,
+        cfg.job_processes,
     )
 
     def make_app() -> WorkerApp:

@@ -3,8 +3,9 @@
 Two ways, chosen at start-up: `bwrap` (bubblewrap: new mount, pid, net and ipc namespaces;
 the system folders read-only; only the job folder writable) and `none` (a plain process).  Both
 run under `prlimit` (CPU seconds, address space, size of any written file, no core dumps) in a
-session of their own, so that the wall-clock limit can kill every process the compiler started.
-stdout and stderr go to files in the job folder: the file-size limit then bounds a compiler that
+session of their own, so that the wall-clock limit can kill every process the compiler started,
+and, where the worker may create one, in a pids cgroup of their own (worker/cgroups.py) that
+bounds how many processes they start and finds those that left the session.  stdout and stderr go to files in the job folder: the file-size limit then bounds a compiler that
 floods its output, and no reader threads are needed.
 """
 
@@ -19,6 +20,8 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+
+from worker.cgroups import PidsCgroups
 
 log = logging.getLogger("pumpcc.worker")
 
@@ -37,6 +40,7 @@ class Limits:
     memory_bytes: int
     output_bytes: int
     wall_seconds: float
+    processes: int = 256  # processes and threads at once, where a pids cgroup is available
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Sandbox:
         if kind == "bwrap" and self.bwrap is None:
             raise RuntimeError("sandbox: bwrap: bubblewrap is not installed")
         self.extra_ro = tuple(d for d in extra_ro if not d.startswith(SYSTEM_DIRS))
+        self.pids = PidsCgroups.find()
 
     def _bwrap_prefix(self, jobdir: str, cwd: str) -> list[str]:
         """bubblewrap arguments: fresh namespaces, system read-only, the job folder writable."""
@@ -109,8 +114,30 @@ class Sandbox:
 
         `outputs` are the files it may write, checked afterwards against the size limit.
         """
-        out_path, err_path = os.path.join(jobdir, "stdout"), os.path.join(jobdir, "stderr")
         cmd = self.command(argv, jobdir, cwd, limits)
+        cgroup = None
+        if self.pids:
+            try:
+                cgroup = self.pids.create(limits.processes)
+                cmd = self.pids.enter(cgroup) + cmd
+            except OSError as e:
+                log.warning("job runs without its process limit: %s", e)
+        try:
+            return self._run(cmd, jobdir, cwd, env, limits, outputs)
+        finally:
+            if cgroup:
+                self.pids.remove(cgroup)  # also what left the session: setsid, daemons
+
+    def _run(
+        self,
+        cmd: list[str],
+        jobdir: str,
+        cwd: str,
+        env: dict[str, str],
+        limits: Limits,
+        outputs: list[str],
+    ) -> RunResult:
+        out_path, err_path = os.path.join(jobdir, "stdout"), os.path.join(jobdir, "stderr")
         start = time.monotonic()
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = subprocess.Popen(
@@ -223,5 +250,13 @@ def choose(kind: str, extra_ro: tuple[str, ...]) -> Sandbox:
         else:
             log.warning("sandbox auto: bwrap cannot run (%s); compiles run unconfined", problem)
             kind = "none"
-    log.info("sandbox: %s", kind)
-    return Sandbox(kind, extra_ro)
+    sandbox = Sandbox(kind, extra_ro)
+    if sandbox.pids:
+        log.info("sandbox: %s; job processes counted in %s", kind, sandbox.pids.base)
+    else:
+        log.warning(
+            "sandbox: %s; no writable pids cgroup: a fork bomb is bounded only by the job's "
+            "CPU and wall-clock limits",
+            kind,
+        )
+    return sandbox

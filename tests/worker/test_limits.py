@@ -27,6 +27,8 @@ case "$mode" in
   flood) yes "flooding stdout with garbage";;
   cpu) while :; do :; done;;
   fork) for i in 1 2 3 4 5 6 7 8; do sleep 1234.5 & done; echo forked;;
+  bomb) b() { b | b & }; b; sleep 2;;
+  escape) setsid sleep 1234.6 & echo escaped;;
   bigfile) head -c 2147483648 /dev/zero > "$out";;
   slow) sleep 2; echo done > "$out";;
 esac
@@ -52,6 +54,7 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Worker, Path]:
         job_wall_seconds=5,  # well above the 1 s of CPU, even on a loaded machine
         job_cpu_seconds=1,
         job_output_bytes=1 << 20,
+        job_processes=40,
     )
     yield w, tmp
     assert w.stop() == 0
@@ -91,16 +94,21 @@ def test_limit_stops_compile(fake, mode: str, limit: str):
     _still_serving(w, tmp)
 
 
-def _sleepers() -> list[int]:
+def _sleepers(mark: str = "1234.5") -> list[int]:
     found = []
     for pid in os.listdir("/proc"):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if pid.isdigit() and cmd.startswith(b"sleep\x001234.5"):
+        if pid.isdigit() and cmd.startswith(b"sleep\x00" + mark.encode()):
             found.append(int(pid))
     return found
+
+
+def _job_cgroups() -> list[Path]:
+    """Job cgroups of any worker still present (each job's is removed when it ends)."""
+    return [p for p in Path("/sys/fs/cgroup").glob("**/pumpcc-worker-*/job-*") if p.is_dir()]
 
 
 def test_children_left_behind_are_killed(fake):
@@ -111,6 +119,30 @@ def test_children_left_behind_are_killed(fake):
     while _sleepers() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _sleepers() == []
+    _still_serving(w, tmp)
+
+
+def _process_limit(w: Worker) -> None:
+    """Skip -- before anything forks -- where the worker found no pids cgroup to count in."""
+    if w.get("/v1/status").json()["job_processes"] is None:
+        pytest.skip("no writable pids cgroup here (see the worker's start-up log)")
+
+
+def test_fork_bomb_is_bounded_and_killed(fake):
+    w, tmp = fake
+    _process_limit(w)
+    result, _, stderr, _ = _run(w, tmp, "bomb")
+    assert b"fork" in stderr.lower(), stderr  # the shell met the limit: "Cannot fork"
+    assert _job_cgroups() == []
+    _still_serving(w, tmp)
+
+
+def test_processes_that_leave_the_session_are_killed(fake):
+    w, tmp = fake
+    _process_limit(w)
+    result, stdout, _, _ = _run(w, tmp, "escape")
+    assert stdout == b"escaped\n"
+    assert _sleepers("1234.6") == []
     _still_serving(w, tmp)
 
 
