@@ -5,8 +5,9 @@ the system folders read-only; only the job folder writable) and `none` (a plain 
 run under `prlimit` (CPU seconds, address space, size of any written file, no core dumps) in a
 session of their own, so that the wall-clock limit can kill every process the compiler started,
 and, where the worker may create one, in a pids cgroup of their own (worker/cgroups.py) that
-bounds how many processes they start and finds those that left the session.  stdout and stderr go to files in the job folder: the file-size limit then bounds a compiler that
-floods its output, and no reader threads are needed.
+bounds how many processes they start and finds those that left the session.  stdout and
+stderr go to files in the job folder: the file-size limit then bounds a compiler that floods its
+output, and no reader threads are needed.
 """
 
 from __future__ import annotations
