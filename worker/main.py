@@ -69,7 +69,7 @@ def build(cfg: config_mod.Config) -> tuple[dict, object]:
     extra_ro = tuple(
         sorted({os.path.dirname(p) for c in compilers.values() for p in (c.path, c.real_path)})
     )
-    sandbox = choose(cfg.sandbox, extra_ro)
+    sandbox = choose(cfg.sandbox, extra_ro, cfg.job_processes)
     scratch = os.path.abspath(cfg.scratch_dir)
     jobs_dir = os.path.join(scratch, "jobs")
     swept = sweep(jobs_dir)

@@ -41,7 +41,7 @@ class Limits:
     memory_bytes: int
     output_bytes: int
     wall_seconds: float
-    processes: int = 256  # processes and threads at once, where a pids cgroup is available
+    processes: int = 0  # processes and threads at once, in a pids cgroup; 0: no cgroup
 
 
 @dataclass
@@ -58,7 +58,7 @@ class RunResult:
 class Sandbox:
     """Starts compilers for jobs; `kind` is 'bwrap' or 'none'."""
 
-    def __init__(self, kind: str, extra_ro: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, extra_ro: tuple[str, ...] = (), processes: int = 0) -> None:
         self.kind = kind
         self.prlimit = shutil.which("prlimit")
         self.bwrap = shutil.which("bwrap")
@@ -67,7 +67,7 @@ class Sandbox:
         if kind == "bwrap" and self.bwrap is None:
             raise RuntimeError("sandbox: bwrap: bubblewrap is not installed")
         self.extra_ro = tuple(d for d in extra_ro if not d.startswith(SYSTEM_DIRS))
-        self.pids = PidsCgroups.find()
+        self.pids = PidsCgroups.find() if processes else None
 
     def _bwrap_prefix(self, jobdir: str, cwd: str) -> list[str]:
         """bubblewrap arguments: fresh namespaces, system read-only, the job folder writable."""
@@ -240,7 +240,7 @@ def probe_bwrap() -> str | None:
     return None
 
 
-def choose(kind: str, extra_ro: tuple[str, ...]) -> Sandbox:
+def choose(kind: str, extra_ro: tuple[str, ...], processes: int = 0) -> Sandbox:
     """Resolve `auto` by probing, and refuse `bwrap` that cannot run; logs the choice."""
     if kind in ("auto", "bwrap"):
         problem = probe_bwrap()
@@ -251,13 +251,15 @@ def choose(kind: str, extra_ro: tuple[str, ...]) -> Sandbox:
         else:
             log.warning("sandbox auto: bwrap cannot run (%s); compiles run unconfined", problem)
             kind = "none"
-    sandbox = Sandbox(kind, extra_ro)
+    sandbox = Sandbox(kind, extra_ro, processes)
     if sandbox.pids:
         log.info("sandbox: %s; job processes counted in %s", kind, sandbox.pids.base)
-    else:
+    elif processes:
         log.warning(
-            "sandbox: %s; no writable pids cgroup: a fork bomb is bounded only by the job's "
-            "CPU and wall-clock limits",
+            "sandbox: %s; job_processes: no writable pids cgroup here: a fork bomb is bounded "
+            "only by the job's CPU and wall-clock limits",
             kind,
         )
+    else:
+        log.info("sandbox: %s (job_processes: 0, no per-job process limit)", kind)
     return sandbox
