@@ -57,6 +57,7 @@ _MASK = (
 _NAMES_CHANGE = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE  # the folder's listing moves
 _SELF_GONE = IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED
 MAX_WATCHES = 50_000  # beyond this, folders are simply re-checked on every call
+MAX_ANSWERS = 500_000  # about 100 MB; beyond it everything is forgotten and asked again
 
 MISSING = object()
 
@@ -94,6 +95,11 @@ class Watch:
         self._path_wd: dict[str, int] = {}
         self.changes = 0
 
+    def __del__(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # its watches go with it
+            self._fd = -1
+
     @property
     def active(self) -> bool:
         """Whether inotify works here (otherwise nothing is ever remembered)."""
@@ -110,6 +116,9 @@ class Watch:
         answer, so that no change can slip in between."""
         folder = path if kind == "d" else os.path.dirname(path)
         if not self._covered.get(folder):
+            return False
+        if len(self._answers) >= MAX_ANSWERS:  # bound a server that lives for months
+            self._forget_all()
             return False
         self._answers[(kind, path)] = value
         self._link(path)
