@@ -99,6 +99,7 @@ static int run_locally(char **argv)
         return 127;
     }
     if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL); /* ignored while we talk to the server; not for the compiler */
         execvp(argv[0], argv);
         fprintf(stderr, "pumpcc: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);

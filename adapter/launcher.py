@@ -13,6 +13,7 @@ import sys
 from adapter import local_wire
 
 FALLBACK_FAILED = 110  # exit status when PUMPCC_FALLBACK=0 forbids the local run (contract)
+_RESTORED_SIGNALS = (13, 25)  # SIGPIPE, SIGXFSZ on Linux, without importing signal per compile
 _LAUNCHER_NAMES = ("pumpcc", "pumpcc.py", "launcher.py")
 
 
@@ -140,7 +141,8 @@ def _find_next_on_path(name: str, env) -> str:
 def _run_locally(argv: list[str], env) -> int:
     """Run the compiler here, wait for it, and return its exit status."""
     try:
-        pid = os.posix_spawnp(argv[0], argv, env)
+        # Python ignores SIGPIPE and SIGXFSZ; the compiler (and its pipes to cc1 and as) must not.
+        pid = os.posix_spawnp(argv[0], argv, env, setsigdef=_RESTORED_SIGNALS)
     except OSError as e:
         _write_all(2, f"pumpcc: cannot run {argv[0]}: {e.strerror}\n".encode())
         return 127

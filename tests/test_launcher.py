@@ -9,6 +9,7 @@ launchers and the server, and both launchers must keep it.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -134,3 +135,17 @@ def test_masquerade_link_without_a_real_compiler_says_so(tmp_path):
     done = subprocess.run([str(links / "gcc-nowhere"), "-c", "a.c"], env=env, capture_output=True)
     assert done.returncode == 127
     assert done.stderr == b"pumpcc: no gcc-nowhere on PATH besides pumpcc itself\n"
+
+
+@LAUNCHERS
+def test_local_compiler_gets_default_signals_back(tmp_path, launcher):
+    """Python ignores SIGPIPE and SIGXFSZ, the native launcher SIGPIPE; compilers must not."""
+    FakeServer(tmp_path, local_wire.encode_local(""))
+    probe = tmp_path / "sigpipe-state"
+    script = tmp_path / "cc-probe"
+    script.write_text(f"#!/bin/sh\ngrep SigIgn /proc/$$/status > {probe}\n")
+    script.chmod(0o755)
+    done = subprocess.run([str(launcher), str(script)], env=_env(tmp_path), capture_output=True)
+    assert done.returncode == 0, done.stderr
+    ignored = int(probe.read_text().split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)), probe.read_text()
