@@ -52,10 +52,9 @@ class Snapshot:
 
     def stat(self, path: str) -> os.stat_result | None:
         """``os.stat`` (following links), None when it fails (missing, loop, permission)."""
-        try:
-            return self._stat[path]
-        except KeyError:
-            pass
+        st = self._stat.get(path, MISSING)  # most lookups miss: cheaper than catching KeyError
+        if st is not MISSING:
+            return st
         st = self.watch.get("s", path)
         if st is MISSING:
             st = self._stat_watched(path)
@@ -90,10 +89,9 @@ class Snapshot:
 
     def lstat(self, path: str) -> os.stat_result | None:
         """``os.lstat``: used to find symbolic links along shipped paths."""
-        try:
-            return self._lstat[path]
-        except KeyError:
-            pass
+        st = self._lstat.get(path, MISSING)
+        if st is not MISSING:
+            return st
         st = self.watch.get("l", path)
         if st is MISSING:
             covered = self.watch.covers(path)
