@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from worker.cgroups import PidsCgroups
@@ -115,48 +116,27 @@ class Sandbox:
 
         `outputs` are the files it may write, checked afterwards against the size limit.
         """
-        cmd = self.command(argv, jobdir, cwd, limits)
-        cgroup = None
-        if self.pids:
-            try:
-                cgroup = self.pids.create(limits.processes)
-                cmd = self.pids.enter(cgroup) + cmd
-            except OSError as e:
-                log.warning("job runs without its process limit: %s", e)
-        try:
-            return self._run(cmd, jobdir, cwd, env, limits, outputs)
-        finally:
-            if cgroup:
-                self.pids.remove(cgroup)  # also what left the session: setsid, daemons
-
-    def _run(
-        self,
-        cmd: list[str],
-        jobdir: str,
-        cwd: str,
-        env: dict[str, str],
-        limits: Limits,
-        outputs: list[str],
-    ) -> RunResult:
         out_path, err_path = os.path.join(jobdir, "stdout"), os.path.join(jobdir, "stderr")
         start = time.monotonic()
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
-        timed_out = not _wait_exited(proc.pid, limits.wall_seconds)
-        # The leader is a zombie (or still running) here, so its pid still names the group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        status = proc.wait()
-        seconds = time.monotonic() - start
+        with self._process_count(limits) as enter:
+            cmd = enter + self.command(argv, jobdir, cwd, limits)
+            with open(out_path, "wb") as out, open(err_path, "wb") as err:
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            timed_out = not _wait_exited(proc.pid, limits.wall_seconds)
+            # The leader is a zombie (or still running) here, so its pid still names the group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            status = proc.wait()
+            seconds = time.monotonic() - start
         stdout, stderr = _read_capped(out_path), _read_capped(err_path)
         limit = _which_limit(status, timed_out, [out_path, err_path, *outputs], limits)
         if limit:
@@ -165,6 +145,22 @@ class Sandbox:
         if limit and exit_code == 0:  # a limit never passes for success
             exit_code = 1
         return RunResult(exit_code, stdout, stderr, seconds, limit)
+
+    @contextlib.contextmanager
+    def _process_count(self, limits: Limits) -> Iterator[list[str]]:
+        """The command prefix that puts a job in a pids cgroup of its own, if there is one; on
+        leaving, whatever still runs there is killed -- also what left the session."""
+        cgroup = None
+        if self.pids:
+            try:
+                cgroup = self.pids.create(limits.processes)
+            except OSError as e:
+                log.warning("job runs without its process limit: %s", e)
+        try:
+            yield self.pids.enter(cgroup) if cgroup else []
+        finally:
+            if cgroup:
+                self.pids.remove(cgroup)
 
 
 def _wait_exited(pid: int, timeout: float) -> bool:
