@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import shutil
 import signal
@@ -188,6 +189,17 @@ def cmake_configure(
     if launcher:
         cmd += ["-DCMAKE_C_COMPILER_LAUNCHER=pumpcc", "-DCMAKE_CXX_COMPILER_LAUNCHER=pumpcc"]
     subprocess.run(cmd, env=env, check=True, capture_output=True)
+
+
+def compile_commands(src: Path, build: Path, flags: list[str]) -> list[dict]:
+    """The compile commands of ``src`` (configured once into ``build``, without a launcher, so
+    the commands are the compiler's), less those of sources generated at build time."""
+    if not (build / "compile_commands.json").exists():
+        shutil.rmtree(build, ignore_errors=True)
+        export = [*flags, "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"]
+        cmake_configure(src, build, dict(os.environ), launcher=False, flags=export)
+    commands = json.loads((build / "compile_commands.json").read_text())
+    return [c for c in commands if Path(c["file"]).exists()]
 
 
 def ninja(build: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
