@@ -278,18 +278,17 @@ class Dispatcher:
                     headers={"Content-Type": wire.JOB_CONTENT_TYPE},
                     timeout=(config.connect_timeout, config.compile_timeout),
                 )
-            except requests.ConnectionError as e:
-                if not (fresh_connection or isinstance(e, requests.ConnectTimeout)):
+            except requests.RequestException as e:
+                reset = isinstance(e, requests.ConnectionError) and not isinstance(
+                    e, requests.ConnectTimeout
+                )
+                if reset and not fresh_connection:
                     # A kept-alive connection the worker closed just as we reused it: ask once
                     # more on a new connection before calling the worker down.  A refused
                     # connection fails again at once; a timeout is never repeated.
                     fresh_connection = True
                     state.session.close()
                     continue
-                self._health.mark_down(state, _describe(e))
-                self._stats.worker(state.url, errors=1)
-                raise _Retry("worker_error", _describe(e), transport=True) from None
-            except requests.RequestException as e:
                 self._health.mark_down(state, _describe(e))
                 self._stats.worker(state.url, errors=1)
                 raise _Retry("worker_error", _describe(e), transport=True) from None
