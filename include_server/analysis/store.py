@@ -62,24 +62,18 @@ class Snapshot:
         return st
 
     def _stat_watched(self, path: str) -> os.stat_result | None:
-        """Stat ``path`` after placing the watches that keep the answer valid.
+        """Stat ``path`` through its lstat, taken (or remembered) under the watches.
 
         An lstat that finds no link is the stat itself; a link's answer depends on its target,
         wherever that is, so it is never remembered."""
-        watch = self.watch
-        covered = watch.covers(path)
-        try:
-            st: os.stat_result | None = os.lstat(path)
-        except (OSError, ValueError):
-            st = None
+        st = self.lstat(path)
         if st is not None and stat.S_ISLNK(st.st_mode):
-            self._lstat.setdefault(path, st)
-            covered = False
+            self.untrusted = True
             try:
-                st = os.stat(path)
+                return os.stat(path)
             except (OSError, ValueError):
-                st = None
-        if not (covered and watch.put("s", path, st)):
+                return None
+        if not self.watch.put("s", path, st):
             self.untrusted = True
         return st
 
