@@ -150,7 +150,7 @@ class Root:
         try:
             os.mkdir(path)
         except FileExistsError:
-            if os.path.islink(path) and not os.path.exists(path):
+            if _dangling_link(path):
                 # A client symlink to a folder that nothing else names (Bazel's execroot links
                 # each top-level package to the workspace): make the folder where it points.
                 target = os.path.realpath(path)
@@ -181,7 +181,7 @@ class Root:
         try:
             self._link(source, dest)
         except FileExistsError:
-            if not (os.path.islink(dest) and not os.path.exists(dest)):
+            if not _dangling_link(dest):
                 raise bad_request(f"file {path} is listed twice or collides") from None
             # The file as opened is a client symlink (Bazel's sandbox links each input into its
             # execroot): its content belongs where the link leads, inside the root.
@@ -203,6 +203,11 @@ class Root:
             if e.errno != errno.EMLINK:
                 raise
             shutil.copyfile(source, dest)
+
+
+def _dangling_link(path: str) -> bool:
+    """A client symlink whose target the job root does not hold yet (Bazel's execroot)."""
+    return os.path.islink(path) and not os.path.exists(path)
 
 
 def _materialise(engine: Engine, req: JobRequest, root: Root, rooted: list[str]) -> None:
