@@ -70,7 +70,7 @@ def build(cfg: config_mod.Config) -> tuple[dict, object]:
         sorted({os.path.dirname(p) for c in compilers.values() for p in (c.path, c.real_path)})
     )
     sandbox = choose(cfg.sandbox, extra_ro, cfg.job_processes)
-    scratch = os.path.abspath(cfg.scratch_dir)
+    scratch = os.path.realpath(cfg.scratch_dir)  # job roots are checked against resolved paths
     jobs_dir = os.path.join(scratch, "jobs")
     swept = sweep(jobs_dir)
     if swept:

@@ -194,6 +194,25 @@ def test_absolute_symlink_maps_into_root(worker: Worker, src: Path):
     assert "a.o" in outputs
 
 
+def test_scratch_dir_reached_through_a_symlink(tmp_path: Path, src: Path):
+    """A scratch_dir whose path goes through a symlink (/var/tmp -> /data/tmp) still takes
+    jobs with client symlinks: the job root is checked against its resolved path."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+    worker = start_worker(tmp_path / "w", scratch_dir=str(tmp_path / "via" / "scratch"))
+    try:
+        header, blobs = _job(
+            src,
+            [f"-I{src}/linked", "-c", f"{src}/a.c", "-o", "a.o"],
+            symlinks=[(f"{src}/linked", f"{src}/inc")],
+        )
+        result, _, stderr, outputs = remote_compile(worker, header, blobs)
+        assert result["exit"] == 0, stderr
+        assert "a.o" in outputs
+    finally:
+        assert worker.stop() == 0
+
+
 def test_output_over_input_is_refused(worker: Worker, src: Path):
     header, blobs = _job(src, [f"-I{src}/inc", "-c", f"{src}/a.c", "-o", f"{src}/inc/h.h"])
     assert worker.post_job(encode(header, blobs)).status_code == 400
