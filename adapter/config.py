@@ -40,6 +40,7 @@ class CacheConfig:
     max_size: int = 5 << 30
     read_only: bool = False
     shared: bool = True  # also look up and store in the workers' shared cache
+    base_dir: str = "auto"  # "auto", "none" or a folder: see include_server.cache_key.base_folder
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ _TOP_KEYS = {
     "fallback": (bool, "true or false"),
     "connect_timeout": ((int, float), "a number of seconds"),
     "compile_timeout": ((int, float), "a number of seconds"),
-    "cache": (dict, "a mapping (enabled, dir, max_size, read_only, shared)"),
+    "cache": (dict, "a mapping (enabled, dir, max_size, read_only, shared, base_dir)"),
 }
 _REQUIRED = ("workers",)
 _CACHE_KEYS = {
@@ -73,6 +74,7 @@ _CACHE_KEYS = {
     "max_size": (int, "a size"),
     "read_only": (bool, "true or false"),
     "shared": (bool, "true or false"),
+    "base_dir": (str, "auto, none or an absolute folder"),
 }
 _WORKER_KEYS = {"url": (str, "an http:// or https:// URL"), "slots": (int, "a positive integer")}
 
@@ -213,6 +215,13 @@ def _parse_cache(path: str, value: dict) -> CacheConfig:
     folder = value.get("dir")
     if folder is not None:
         folder = os.path.join(os.path.dirname(path), os.path.expanduser(folder))
+    base_dir = value.get("base_dir", CacheConfig.base_dir)
+    if base_dir not in ("auto", "none"):
+        given, base_dir = base_dir, os.path.normpath(os.path.expanduser(base_dir))
+        if not os.path.isabs(base_dir) or base_dir == "/":
+            raise ConfigError(
+                f"{path}: cache.base_dir: expected auto, none or an absolute folder, got {given!r}"
+            )
     max_size = CacheConfig.max_size
     if "max_size" in value:
         max_size = _parse_size(f"{path}: cache.max_size", value["max_size"])
@@ -222,6 +231,7 @@ def _parse_cache(path: str, value: dict) -> CacheConfig:
         max_size=max_size,
         read_only=value.get("read_only", False),
         shared=value.get("shared", True),
+        base_dir=base_dir,
     )
 
 

@@ -3,7 +3,10 @@
 An entry is what a compile left behind, in the result frame of worker/wire.py (zstd, one file):
 exit status, stdout, stderr, the object and the dependency file as the compiler wrote them, plus
 the dependency targets and the compiler family so that a hit for another object name rewrites the
-.d's first rule (``worker.rewrite.retarget_depfile``).  Only exit status 0 is stored.
+.d's first rule (``worker.rewrite.retarget_depfile``).  Only exit status 0 is stored.  An entry
+made under a base folder (``cache_key.base_folder``) records it, and whether the object holds it:
+a hit from another checkout rewrites the base in the .d, stdout and stderr, and an object that
+holds its base serves only that base.
 
 The local level is a folder of entries named by key (``DIR/ab/<key>``), bounded by ``max_size``:
 least recently used entries go first.  Use is the file's mtime (touched on a hit), so the order
@@ -50,6 +53,9 @@ def encode_entry(key: CacheKey, compile: Compile, result) -> bytes:
     if compile.dep_file:
         files.append(("depfile", result.outputs[compile.dep_file]))
     extra = {"format": _FORMAT, "family": key.family}
+    if key.base is not None:
+        extra["base"] = key.base
+        extra["pinned"] = key.base.encode("utf-8", "surrogateescape") in files[0][1]
     return wire.encode_result(result.exit_code, result.stdout, result.stderr, files, extra, level=3)
 
 
@@ -61,6 +67,11 @@ def decode_entry(data: bytes, key: CacheKey, compile: Compile, where: str) -> Hi
         return None
     if head.get("format") != _FORMAT or "object" not in files:
         return None
+    base = head.get("base")
+    if base != key.base:
+        if head.get("pinned", True) or base is None or key.base is None:
+            return None  # the object names another checkout's folder
+        out, err, files = _rebased((out, err, files), base, key.base)
     outputs = {compile.output: files["object"]}
     if compile.dep_file:
         dep = files.get("depfile")
@@ -68,6 +79,20 @@ def decode_entry(data: bytes, key: CacheKey, compile: Compile, where: str) -> Hi
             return None
         outputs[compile.dep_file] = _retarget(dep, key)
     return Hit(head.get("exit", 0), out, err, outputs, where)
+
+
+def _rebased(texts: tuple[bytes, bytes, dict[str, bytes]], old: str, new: str):
+    """stdout, stderr and the dependency file with folder ``old`` spelled as ``new``.
+
+    The same uniform substitution the key made (``cache_key.compute``), so what a compile in
+    the new folder would have printed and written.
+    """
+    was, now = (p.encode("utf-8", "surrogateescape") for p in (old, new))
+    out, err, files = texts
+    files = dict(files)
+    if "depfile" in files:
+        files["depfile"] = files["depfile"].replace(was, now)
+    return out.replace(was, now), err.replace(was, now), files
 
 
 def _retarget(dep: bytes, key: CacheKey) -> bytes:

@@ -21,6 +21,15 @@ What goes in, in this order (README "Result cache" explains each choice):
 6. The environment variables the compiler reads (locale, SOURCE_DATE_EPOCH, CPATH and company,
    GCC_EXEC_PREFIX, COLUMNS, ...).
 
+Sharing between checkouts (ccache calls it base_dir): CMake spells every source and ``-I``
+folder absolutely, so points 3 and 5 would tie an entry to the checkout's path.  When the compile
+has a *base folder* (``base_folder``), every occurrence of it in the key material is replaced by
+one placeholder, so a checkout at another path with the same contents, layout and arguments has
+the same key.  The substitution is uniform, so the outputs of the two compiles differ only by the
+same substitution: the dependency file, stdout and stderr are rewritten from the entry's base to
+the compile's own on a hit (``include_server.cache``).  The object is compared, not rewritten:
+an entry whose object holds its base folder (``__FILE__`` in a string, say) serves only that base.
+
 A compile whose sources use ``__DATE__``, ``__TIME__`` or ``__TIMESTAMP__`` (not redefined with
 ``-D``) is not cached: its output depends on the clock.
 """
@@ -63,6 +72,12 @@ ENV_READ = (
 _ENV_PREFIXES = ("LC_",)
 _SEARCH_ENV = ("CPATH", "CPLUS_INCLUDE_PATH", "C_INCLUDE_PATH", "OBJC_INCLUDE_PATH")
 _TIME_MACROS = frozenset({"__DATE__", "__TIME__", "__TIMESTAMP__"})
+# Characters a dependency file or a diagnostic may escape or quote: a base folder holding one
+# would not appear verbatim in the outputs, so it could not be substituted there.
+_UNSAFE_IN_BASE = frozenset(" \t\n\\#$:%*?[]\"'")
+_PLACEHOLDER = "\0"  # no path, argument or variable holds a NUL
+_USER_FOLDERS = frozenset({"-I", "-iquote"})
+_PREFIX_MAPS = ("-fdebug-prefix-map=", "-ffile-prefix-map=")
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,7 @@ class CacheKey:
     key: str  # sha256 hex
     targets: DepTargets
     family: str  # "gcc" or "clang": how its dependency files wrap lines
+    base: str | None = None  # the base folder substituted in the key (see base_folder)
 
 
 def make_quote(name: str) -> str:
@@ -168,6 +184,53 @@ def _records_cwd(compile: Compile, env: dict[str, str]) -> bool:
     return any(compile.cwd in env[k] for k in _SEARCH_ENV if k in env)
 
 
+def base_folder(compile: Compile, setting: str) -> str | None:
+    """The folder substituted in this compile's key, or None: the cache key's ``base_dir``.
+
+    ``setting`` is the client YAML's ``cache.base_dir``: ``auto`` takes the deepest folder that
+    holds the working folder, the source and the ``-I``/``-iquote`` folders (a checkout with its
+    build folder inside or beside it, and sources generated in the build folder), or, when that
+    is too shallow, the one holding the first two; ``none`` turns sharing between checkouts off;
+    anything else is that folder.  Refused (None): a folder with a character that outputs escape;
+    under ``auto``, one less than two levels deep (``/`` or ``/home`` would rewrite unrelated
+    text); and with debug info, unless a prefix map rewrites the folder away, since
+    DW_AT_comp_dir and the line tables name it.
+    """
+    if setting == "none":
+        return None
+    cwd = os.path.normpath(compile.cwd)
+    if setting == "auto":
+        spots = [cwd, os.path.normpath(os.path.join(cwd, compile.source))]
+        folders = [
+            os.path.normpath(os.path.join(cwd, arg.value))
+            for arg in compile.parsed
+            if arg.name in _USER_FOLDERS and arg.value
+        ]
+        base = os.path.commonpath(spots + folders)
+        if base.count("/") < 2:
+            base = os.path.commonpath(spots)
+            if base.count("/") < 2:
+                return None
+    else:
+        base = setting
+    if _UNSAFE_IN_BASE.intersection(base) or not _debug_info_free_of(compile, base):
+        return None
+    return base
+
+
+def _debug_info_free_of(compile: Compile, base: str) -> bool:
+    """Whether the object's debug info, if any, cannot name ``base`` (mapped by a prefix map)."""
+    debug = mapped = False
+    for arg in compile.parsed:
+        for token in arg.tokens:
+            if token.startswith("-g"):
+                debug = token != "-g0"
+            elif token.startswith(_PREFIX_MAPS):
+                old = token.split("=", 2)[1].rstrip("/")
+                mapped = mapped or (old != "" and (base == old or base.startswith(old + "/")))
+    return mapped or not debug
+
+
 def _rep(path: str, cwd: str) -> str:
     """A path for the key: relative to the working folder when under it, else absolute."""
     norm = os.path.normpath(path) if "/." in path or "//" in path else path
@@ -179,9 +242,9 @@ def _rep(path: str, cwd: str) -> str:
 
 
 def compute(
-    compile: Compile, closure: Closure, info: CompilerInfo, files: FileStore
+    compile: Compile, closure: Closure, info: CompilerInfo, files: FileStore, base_dir: str = "auto"
 ) -> CacheKey | str:
-    """The key of a compile, or the reason it cannot be cached.
+    """The key of a compile, or the reason it cannot be cached; ``base_dir``: see base_folder.
 
     Raises OSError when a closure file vanished: the caller falls back as for any file error.
     """
@@ -212,5 +275,9 @@ def compute(
     lines += [f"absent {p}" for p in sorted({_rep(p, cwd) for p in closure.absent})]
     lines += [f"dir {p}" for p in sorted({_rep(p, cwd) for p in closure.dirs})]
     lines += [f"link {_rep(a, cwd)} {b}" for a, b in sorted(closure.symlinks)]
-    material = "\n".join(lines).encode("utf-8", "surrogateescape")
-    return CacheKey(hashlib.sha256(material).hexdigest(), targets, family)
+    base = base_folder(compile, base_dir)
+    text = "\n".join(lines)
+    if base is not None:
+        text = "based\n" + text.replace(base, _PLACEHOLDER)
+    material = text.encode("utf-8", "surrogateescape")
+    return CacheKey(hashlib.sha256(material).hexdigest(), targets, family, base)

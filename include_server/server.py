@@ -344,7 +344,9 @@ class Server:
             try:
                 info = compiler_info(compile.compiler)
                 with self.cpu_bound:
-                    found = cache_key.compute(compile, closure, info, self.files)
+                    found = cache_key.compute(
+                        compile, closure, info, self.files, config.cache.base_dir
+                    )
             except OSError:
                 found = "file_error"  # the dispatch meets the same error and falls back
             if isinstance(found, str):

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cache.conftest import cache_client
 from tests.helpers import VENV_BIN
 
 
-def outcome(client, cwd: Path, *argv: str, **env: str) -> str:
-    """Compile through pumpcc and say how it was served: 'local', 'remote' or 'miss'."""
+def served(client, cwd: Path, *argv: str, **env: str) -> tuple[str, bytes]:
+    """Compile through pumpcc; how it was served ('local', 'remote' or 'miss'), and its stderr."""
     before = client.stats()
     done = subprocess.run(
         [str(VENV_BIN / "pumpcc"), *argv],
@@ -29,11 +30,16 @@ def outcome(client, cwd: Path, *argv: str, **env: str) -> str:
     assert done.returncode == 0, done.stderr.decode()
     after = client.stats()
     if after["cache"]["local_hits"] > before["cache"]["local_hits"]:
-        return "local"
+        return "local", done.stderr
     if after["cache"]["remote_hits"] > before["cache"]["remote_hits"]:
-        return "remote"
+        return "remote", done.stderr
     assert after["remote"] == before["remote"] + 1, after
-    return "miss"
+    return "miss", done.stderr
+
+
+def outcome(client, cwd: Path, *argv: str, **env: str) -> str:
+    """How pumpcc served the compile: 'local', 'remote' or 'miss'."""
+    return served(client, cwd, *argv, **env)[0]
 
 
 @pytest.fixture
@@ -114,6 +120,86 @@ def test_changes_that_must_not_invalidate(cached, project, tmp_path):
     assert local.returncode == 0
 
 
+def cmake_like(root: Path, *extra: str) -> list[str]:
+    """The compile as CMake spells it: absolute source and -I folders, a .d beside the object."""
+    return [
+        *("gcc", "-O2", "-Wall", f"-I{root}/inc", "-isystem", f"{root}/sys", *extra),
+        *("-MD", "-MT", "x.o", "-MF", "x.o.d", "-c", f"{root}/src/a.c", "-o", "x.o"),
+    ]
+
+
+def written(root: Path, stderr: bytes) -> tuple[bytes, bytes, bytes]:
+    """(object, dependency file, stderr) of a compile in ``root``'s build folder."""
+    build = root / "build"
+    return (build / "x.o").read_bytes(), (build / "x.o.d").read_bytes(), stderr
+
+
+def by_gcc(root: Path, argv: list[str]) -> tuple[bytes, bytes, bytes]:
+    """What gcc itself writes and prints for the compile in ``root``'s build folder."""
+    done = subprocess.run(argv, cwd=root / "build", capture_output=True, check=True)
+    return written(root, done.stderr)
+
+
+def by_pumpcc(client, root: Path, argv: list[str]) -> tuple[str, tuple[bytes, bytes, bytes]]:
+    """How pumpcc served the compile in ``root``'s build folder, and what it wrote and printed."""
+    how, stderr = served(client, root / "build", *argv)
+    return how, written(root, stderr)
+
+
+@pytest.fixture
+def checkouts(project, tmp_path):
+    """The project and two copies at other paths (a longer and a shorter one)."""
+    copies = [tmp_path / "elsewhere" / "copy", tmp_path / "c"]
+    for copy in copies:
+        shutil.copytree(project, copy)
+    return [project, *copies]
+
+
+def test_another_checkout_with_absolute_paths_hits(checkouts, tmp_path, worker, client_for):
+    first, copy, third = checkouts
+    client = cache_client(client_for, tmp_path / "cache", worker)
+    assert by_pumpcc(client, first, cmake_like(first))[0] == "miss"
+    # The .d and the warning of a hit name the copy's own paths, as gcc's do.
+    expected = by_gcc(copy, cmake_like(copy))
+    assert f"{copy}/src/a.c:5".encode() in expected[2]
+    assert by_pumpcc(client, copy, cmake_like(copy)) == ("local", expected)
+    # A second client (an empty local cache) is served by the worker's shared cache.
+    second = cache_client(client_for, tmp_path / "cache2", worker)
+    expected = by_gcc(third, cmake_like(third))
+    assert by_pumpcc(second, third, cmake_like(third)) == ("remote", expected)
+
+
+def test_an_object_that_names_its_checkout_serves_only_that_one(checkouts, cached):
+    first, copy, _ = checkouts
+    for root in (first, copy):
+        with open(root / "src" / "a.c", "a") as f:
+            f.write("const char *where = __FILE__;\n")
+    assert by_pumpcc(cached, first, cmake_like(first))[0] == "miss"
+    assert by_pumpcc(cached, first, cmake_like(first))[0] == "local"
+    expected = by_gcc(copy, cmake_like(copy))
+    assert by_pumpcc(cached, copy, cmake_like(copy)) == ("miss", expected)
+
+
+def test_debug_info_is_shared_only_through_a_prefix_map(checkouts, cached):
+    first, copy, _ = checkouts
+    assert by_pumpcc(cached, first, cmake_like(first, "-g"))[0] == "miss"
+    assert by_pumpcc(cached, copy, cmake_like(copy, "-g"))[0] == "miss", "DW_AT_comp_dir"
+
+    def mapped(root: Path) -> list[str]:
+        return cmake_like(root, "-g", f"-ffile-prefix-map={root}=.")
+
+    assert by_pumpcc(cached, first, mapped(first))[0] == "miss"
+    assert by_pumpcc(cached, copy, mapped(copy)) == ("local", by_gcc(copy, mapped(copy)))
+
+
+def test_base_dir_none_keeps_checkouts_apart(checkouts, tmp_path, worker, client_for):
+    first, copy, _ = checkouts
+    client = cache_client(client_for, tmp_path / "cache", worker, base_dir="none")
+    assert by_pumpcc(client, first, cmake_like(first))[0] == "miss"
+    assert by_pumpcc(client, copy, cmake_like(copy))[0] == "miss"
+    assert by_pumpcc(client, copy, cmake_like(copy))[0] == "local"
+
+
 def test_hit_shows_warnings_again(cached, project):
     build = project / "build"
     first = subprocess.run(
@@ -143,8 +229,6 @@ def test_clock_macros_are_not_cached(cached, tmp_path):
 
 
 def test_disabled_by_variable_and_read_only(tmp_path, worker, client_for, project):
-    from tests.cache.conftest import cache_client
-
     build = project / "build"
     client = cache_client(client_for, tmp_path / "ro", worker, read_only=True)
     assert outcome(client, build, "gcc", *ARGS) == "miss"
