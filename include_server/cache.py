@@ -6,7 +6,8 @@ the dependency targets and the compiler family so that a hit for another object 
 .d's first rule (``worker.rewrite.retarget_depfile``).  Only exit status 0 is stored.  An entry
 made under a base folder (``cache_key.base_folder``) records it, and whether the object holds it:
 a hit from another checkout rewrites the base in the .d, stdout and stderr, and an object that
-holds its base serves only that base.
+holds its base (*pinned*) serves only that base.  A pinned entry is also kept under a key of its
+own base (``CacheKey.pinned``), so two checkouts that take turns each keep theirs.
 
 The local level is a folder of entries named by key (``DIR/ab/<key>``), bounded by ``max_size``:
 least recently used entries go first.  Use is the file's mtime (touched on a hit), so the order
@@ -21,6 +22,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from adapter.command import Compile
@@ -47,20 +49,30 @@ class Hit:
     times: dict = field(default_factory=dict)
 
 
-def encode_entry(key: CacheKey, compile: Compile, result) -> bytes:
-    """The entry for a successful compile (``result``: a dispatch.Remote)."""
+class PinnedElsewhere(Exception):
+    """The entry's object names another base folder: it cannot serve this one."""
+
+
+def encode_entry(key: CacheKey, compile: Compile, result) -> tuple[bytes, bool]:
+    """The entry for a successful compile (``result``: a dispatch.Remote), and whether the
+    object names its base folder (pinned)."""
     files = [("object", result.outputs[compile.output])]
     if compile.dep_file:
         files.append(("depfile", result.outputs[compile.dep_file]))
     extra = {"format": _FORMAT, "family": key.family}
+    pinned = False
     if key.base is not None:
-        extra["base"] = key.base
-        extra["pinned"] = key.base.encode("utf-8", "surrogateescape") in files[0][1]
-    return wire.encode_result(result.exit_code, result.stdout, result.stderr, files, extra, level=3)
+        pinned = key.base.encode("utf-8", "surrogateescape") in files[0][1]
+        extra.update(base=key.base, pinned=pinned)
+    data = wire.encode_result(result.exit_code, result.stdout, result.stderr, files, extra, level=3)
+    return data, pinned
 
 
 def decode_entry(data: bytes, key: CacheKey, compile: Compile, where: str) -> Hit | None:
-    """The outputs for this compile's names, or None for an entry that does not fit it."""
+    """The outputs for this compile's names, or None for an entry that does not fit it.
+
+    Raises PinnedElsewhere for an entry whose object names another base folder.
+    """
     try:
         head, out, err, files = wire.decode_result(data)
     except wire.WireError:
@@ -69,8 +81,10 @@ def decode_entry(data: bytes, key: CacheKey, compile: Compile, where: str) -> Hi
         return None
     base = head.get("base")
     if base != key.base:
-        if head.get("pinned", True) or base is None or key.base is None:
-            return None  # the object names another checkout's folder
+        if base is None or key.base is None:
+            return None
+        if head.get("pinned", True):
+            raise PinnedElsewhere
         out, err, files = _rebased((out, err, files), base, key.base)
     outputs = {compile.output: files["object"]}
     if compile.dep_file:
@@ -102,6 +116,20 @@ def _retarget(dep: bytes, key: CacheKey) -> bytes:
     if dep.startswith(head) and dep[len(head) : len(head) + 1] in (b" ", b"\n"):
         return dep  # the usual case (same object name): no need to re-wrap the rule
     return retarget_depfile(dep, targets, key.family)
+
+
+def _read(
+    get: Callable[[str], bytes | None], key: CacheKey, compile: Compile, where: str
+) -> tuple[Hit | None, str, bytes | None]:
+    """(hit, entry name, entry) from one level: the entry under the key, or, when that one is
+    pinned to another base folder, the one this base left under its own key."""
+    for name in (key.key, key.pinned):
+        data = get(name)
+        try:
+            return (decode_entry(data, key, compile, where) if data else None), name, data
+        except PinnedElsewhere:
+            continue
+    return None, key.key, None
 
 
 class LocalCache:
@@ -238,8 +266,7 @@ class ResultCache:
 
     def lookup(self, key: CacheKey, compile: Compile, config: Config) -> Hit | None:
         """The cached outputs of this compile, local level first; None on a miss at both."""
-        data = self.local(config, compile.env).get(key.key)
-        hit = decode_entry(data, key, compile, "local cache") if data else None
+        hit, _, _ = _read(self.local(config, compile.env).get, key, compile, "local cache")
         if hit is not None:
             self._stats.add(cache_hits=1, cache_local_hits=1)
             return hit
@@ -247,14 +274,18 @@ class ResultCache:
         worker = self._home(key, config)
         if worker is None:
             return None
-        data = shared_cache.fetch(worker, key.key, config.connect_timeout)
-        hit = decode_entry(data, key, compile, f"shared cache on {worker.url}") if data else None
+
+        def fetch(name: str) -> bytes | None:
+            return shared_cache.fetch(worker, name, config.connect_timeout)
+
+        hit, name, data = _read(fetch, key, compile, f"shared cache on {worker.url}")
         if hit is None:
             self._stats.add(cache_remote_misses=1)
             return None
         self._stats.add(cache_hits=1, cache_remote_hits=1)
         if not config.cache.read_only:
-            self._put_local(key, data, config, compile.env)
+            for local_name in {key.key, name}:
+                self._put_local(local_name, data, config, compile.env)
         return hit
 
     def store(self, key: CacheKey, compile: Compile, result: object, config: Config) -> None:
@@ -262,18 +293,20 @@ class ResultCache:
         if config.cache.read_only or result.exit_code != 0:  # type: ignore[attr-defined]
             return
         try:
-            data = encode_entry(key, compile, result)
+            data, pinned = encode_entry(key, compile, result)
         except KeyError:  # the compiler wrote no object or no .d: nothing worth serving
             return
-        self._put_local(key, data, config, compile.env)
+        names = (key.key, key.pinned) if pinned else (key.key,)
         worker = self._home(key, config)
-        if worker is not None:
-            stored = shared_cache.upload(worker, key.key, data, config.connect_timeout)
-            self._stats.add(cache_remote_stores=int(stored))
+        for name in names:
+            self._put_local(name, data, config, compile.env)
+            if worker is not None:
+                stored = shared_cache.upload(worker, name, data, config.connect_timeout)
+                self._stats.add(cache_remote_stores=int(stored))
 
-    def _put_local(self, key: CacheKey, data: bytes, config: Config, env: dict[str, str]) -> None:
+    def _put_local(self, name: str, data: bytes, config: Config, env: dict[str, str]) -> None:
         try:
-            self.local(config, env).put(key.key, data)
+            self.local(config, env).put(name, data)
         except OSError as e:
             print(f"pumpcc: result cache: cannot write {e.filename}: {e.strerror}", flush=True)
 

@@ -109,6 +109,13 @@ class CacheKey:
     family: str  # "gcc" or "clang": how its dependency files wrap lines
     base: str | None = None  # the base folder substituted in the key (see base_folder)
 
+    @property
+    def pinned(self) -> str:
+        """The key of an entry whose object names this base folder (include_server.cache)."""
+        return hashlib.sha256(
+            f"{self.key}\0{self.base}".encode("utf-8", "surrogateescape")
+        ).hexdigest()
+
 
 def make_quote(name: str) -> str:
     """Quote a target for make as GCC's -MQ does: '$' doubled, spaces and '#' escaped."""

@@ -169,7 +169,9 @@ def test_another_checkout_with_absolute_paths_hits(checkouts, tmp_path, worker, 
     assert by_pumpcc(second, third, cmake_like(third)) == ("remote", expected)
 
 
-def test_an_object_that_names_its_checkout_serves_only_that_one(checkouts, cached):
+def test_an_object_that_names_its_checkout_serves_only_that_one(
+    checkouts, cached, tmp_path, worker, client_for
+):
     first, copy, _ = checkouts
     for root in (first, copy):
         with open(root / "src" / "a.c", "a") as f:
@@ -178,6 +180,15 @@ def test_an_object_that_names_its_checkout_serves_only_that_one(checkouts, cache
     assert by_pumpcc(cached, first, cmake_like(first))[0] == "local"
     expected = by_gcc(copy, cmake_like(copy))
     assert by_pumpcc(cached, copy, cmake_like(copy)) == ("miss", expected)
+    # Checkouts that take turns each keep their own entry.
+    expected = by_gcc(first, cmake_like(first))
+    assert by_pumpcc(cached, first, cmake_like(first)) == ("local", expected)
+    expected = by_gcc(copy, cmake_like(copy))
+    assert by_pumpcc(cached, copy, cmake_like(copy)) == ("local", expected)
+    # The shared cache keeps both too: a second client is served the first checkout's own.
+    second = cache_client(client_for, tmp_path / "cache2", worker)
+    expected = by_gcc(first, cmake_like(first))
+    assert by_pumpcc(second, first, cmake_like(first)) == ("remote", expected)
 
 
 def test_debug_info_is_shared_only_through_a_prefix_map(checkouts, cached):
