@@ -75,11 +75,13 @@ class _Job:
 
 
 class _Retry(Exception):
-    """This worker cannot take the job; another may."""
+    """This worker cannot take the job; another may (unless ``final``: none can)."""
 
-    def __init__(self, reason: str, detail: str, transport: bool = False) -> None:
+    def __init__(
+        self, reason: str, detail: str, transport: bool = False, final: bool = False
+    ) -> None:
         super().__init__(detail)
-        self.reason, self.detail, self.transport = reason, detail, transport
+        self.reason, self.detail, self.transport, self.final = reason, detail, transport, final
 
 
 class Dispatcher:
@@ -204,10 +206,11 @@ class Dispatcher:
             "dirs": sorted({norm(d) for d in closure.dirs}),
             "symlinks": [[norm(link), target] for link, target in closure.symlinks],
             "absent": sorted({norm(p) for p in closure.absent}),
+            "system_absent": sorted({norm(p) for p in closure.system_absent}),
             "outputs": compile.outputs,
         }
         job = _Job(header, files)
-        tried, last = self._known_mismatches(config, system)
+        tried, last = self._known_mismatches(config, system, header["system_absent"])
         transport_retries = 1
         while True:
             state = self._acquire(config, identity, tried)
@@ -218,6 +221,8 @@ class Dispatcher:
                 return self._send(state, job, config)
             except _Retry as retry:
                 last = Failure(retry.reason, f"{state.url}: {retry.detail}")
+                if retry.final:
+                    return last
                 if retry.transport:
                     if transport_retries == 0:
                         return last
@@ -226,8 +231,11 @@ class Dispatcher:
             finally:
                 self._release(state)
 
-    def _known_mismatches(self, config: Config, system: list) -> tuple[set[str], Failure | None]:
-        """Workers known to lack our copy of one of the job's system headers, and why.
+    def _known_mismatches(
+        self, config: Config, system: list, absent: list[str]
+    ) -> tuple[set[str], Failure | None]:
+        """Workers known to lack our copy of one of the job's system headers (or to have one
+        where we have none: digest ""), and why.
 
         A worker answers system_header_mismatch for the same header on every compile that
         includes it; remembering the answer for a while saves each of those compiles a round
@@ -238,7 +246,7 @@ class Dispatcher:
         states = [s for s in self.workers(config) if s.system_mismatch]
         if not states:
             return set(), None
-        ours = {(p, e.digest) for p, e in system}
+        ours = {(p, e.digest) for p, e in system} | {(p, "") for p in absent}
         skipped, last = set(), None
         with self._cond:
             for state in states:
@@ -248,7 +256,8 @@ class Dispatcher:
                     elif (path, digest) in ours and state.url not in skipped:
                         skipped.add(state.url)
                         self._stats.worker(state.url, system_header_mismatch=1)
-                        detail = f"{state.url}: its {path} differs from ours (remembered)"
+                        what = "differs from ours" if digest else "exists, ours does not"
+                        detail = f"{state.url}: its {path} {what} (remembered)"
                         last = Failure("system_header_mismatch", detail)
         return skipped, last
 
@@ -342,11 +351,18 @@ class Dispatcher:
             self._stats.worker(state.url, system_header_mismatch=1)
             self._mismatch_seen = True
             path = error.get("path")
+            until = time.monotonic() + _INCOMPATIBLE_FOR
             for listed, digest in header["system_files"]:
                 if listed == path:
-                    until = time.monotonic() + _INCOMPATIBLE_FOR
                     state.system_mismatch[(path, digest)] = until
+            if path in header["system_absent"]:
+                state.system_mismatch[(path, "")] = until
             return _Retry("system_header_mismatch", message)
+        if code == wire.UNLISTED_INPUT:
+            # The include analysis missed a file the compiler found among the worker's own:
+            # every worker would compile against an unchecked copy, so the client compiles it.
+            detail = f"the compile read {error.get('path')}, which the include analysis missed"
+            return _Retry("unlisted_input", detail, final=True)
         if code == wire.UNAUTHORIZED:
             self._health.mark_down(state, "unauthorized: check token_file")
             return _Retry("unauthorized", "worker refused our token")

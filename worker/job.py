@@ -25,6 +25,7 @@ from worker.errors import Refusal, bad_request
 from worker.request import JobRequest, parse_request
 from worker.rewrite import (
     Rewritten,
+    depfile_inputs,
     env_rooted,
     inside,
     resolve_in_root,
@@ -124,6 +125,18 @@ def _check_inputs(engine: Engine, req: JobRequest, sent: dict[str, bytes]) -> No
         if not engine.system.allowed(path):
             raise bad_request(f"system file {path} is outside the system folders")
         if engine.system.digest(path) != digest:
+            raise Refusal(409, wire.SYSTEM_HEADER_MISMATCH, path=path)
+
+
+def _check_absent(engine: Engine, req: JobRequest, rooted: list[str]) -> None:
+    """409 when we have a system header the client probed and lacks (``__has_include``, a
+    search that went on to the next folder): the compile would take another branch here.
+    Folders the arguments moved into the root (``--sysroot``) hold only what the job sent."""
+    prefixes = tuple(r.rstrip("/") + "/" for r in rooted)
+    for path in req.system_absent:
+        if not engine.system.allowed(path):
+            raise bad_request(f"system absent entry {path} is outside the system folders")
+        if path not in rooted and not path.startswith(prefixes) and os.path.isfile(path):
             raise Refusal(409, wire.SYSTEM_HEADER_MISMATCH, path=path)
 
 
@@ -263,6 +276,44 @@ def _read_output(root: str, mapped: str) -> bytes | None:
         return f.read()
 
 
+def _input_list(rewritten: Rewritten, depfiles: set[str], tmpdir: str) -> set[str]:
+    """The dependency files that will list every file the compiler reads: the job's own with
+    -MD, else one the job is given in ``tmpdir`` (the object does not change); none with -MMD,
+    whose list leaves system headers out."""
+    if rewritten.user_deps_only:
+        return set()
+    if rewritten.deps or rewritten.depfile:
+        return depfiles
+    ours = os.path.join(tmpdir, "inputs.d")
+    rewritten.argv += ["-MD", "-MF", ours]
+    return {ours}
+
+
+def _refuse_unlisted(req: JobRequest, root: str, cwd: str, listing: bytes, run) -> None:
+    """409 unlisted_input for a successful compile that read an unlisted file (the client
+    compiles it itself); a failed compile's errors are answered as they are."""
+    if listing and run.exit == 0:
+        path = _unlisted_input(req, root, cwd, listing)
+        if path is not None:
+            raise Refusal(409, wire.UNLISTED_INPUT, path=path)
+
+
+def _unlisted_input(req: JobRequest, root: str, cwd: str, listing: bytes) -> str | None:
+    """The first file the compiler read that the job neither sent nor listed as verified.
+
+    The job root holds only what the client sent, so a file read from outside it is the
+    worker's own: fine for a system header the client listed (its digest was checked), but any
+    other means the client's include analysis missed it and the object may differ from a
+    local compile.
+    """
+    verified = req.verified
+    for name in depfile_inputs(listing):
+        path = os.path.normpath(os.path.join(cwd, name))
+        if not inside(root, path) and path not in verified:
+            return path
+    return None
+
+
 def _depfiles(rewritten: Rewritten, outputs: dict[str, str]) -> set[str]:
     """Which outputs are dependency files: the -MF value, else '.d' outputs when -MD is given."""
     if rewritten.depfile:
@@ -334,23 +385,30 @@ def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float
         env = scrub_env(req.env, root_path, engine.search_path, tmpdir)
         outputs = {o: resolve_in_root(root_path, req.cwd, o, "output") for o in req.outputs}
         root = Root(root_path, careful=bool(req.symlinks))
-        _materialise(engine, req, root, rewritten.rooted + env_rooted(req.env))
+        rooted = rewritten.rooted + env_rooted(req.env)
+        _check_absent(engine, req, rooted)
+        _materialise(engine, req, root, rooted)
         written = sorted(set(rewritten.written) | set(outputs.values()))
         _prepare_outputs(root, written)
+        depfiles = _depfiles(rewritten, outputs)
+        listings = _input_list(rewritten, depfiles, tmpdir)
         setup_done = time.monotonic()
         cwd = to_root(root_path, req.cwd)
         argv = [compiler.path, *rewritten.argv]
         run = engine.sandbox.run(argv, jobdir, cwd, env, engine.limits, written)
         collect_start = time.monotonic()
-        depfiles = _depfiles(rewritten, outputs)
         files = []
         for path, mapped in outputs.items():
             data = _read_output(root_path, mapped)
             if data is None:
                 continue
             if mapped in depfiles:
+                _refuse_unlisted(req, root_path, cwd, data if mapped in listings else b"", run)
                 data = rewrite_depfile(data, root_path, compiler.family)
             files.append((path, data))
+        ours = listings - depfiles  # the listing the job was given
+        if ours and run.exit == 0:
+            _refuse_unlisted(req, root_path, cwd, _read_output(tmpdir, ours.pop()) or b"", run)
         stdout, stderr = strip_root(run.stdout, root_path), strip_root(run.stderr, root_path)
         now = time.monotonic()
         times = {

@@ -8,7 +8,7 @@ job root by plain concatenation cannot leave the root.  A malformed header is a 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from worker.blobs import DIGEST
 from worker.errors import bad_request
@@ -33,6 +33,8 @@ class JobRequest:
     symlinks: list[tuple[str, str]]
     absent: list[str]
     outputs: list[str]
+    system_absent: list[str] = field(default_factory=list)  # probed in system folders, absent
+    verified: frozenset[str] = frozenset()  # the system_files paths: read from the worker's disk
 
 
 def check_text(value: object, what: str) -> str:
@@ -107,9 +109,11 @@ def parse_request(header: dict) -> JobRequest:
         cwd=check_abs(header.get("cwd"), "cwd"),
         env=dict(env),
         files=_pairs(header, "files", "digest"),
-        system_files=_pairs(header, "system_files", "digest"),
+        system_files=(system := _pairs(header, "system_files", "digest")),
         dirs=[check_abs(d, "dirs entry") for d in _list(header, "dirs")],
         symlinks=_pairs(header, "symlinks", "target"),
         absent=[check_abs(a, "absent entry") for a in _list(header, "absent")],
+        system_absent=[check_abs(a, "system absent entry") for a in _list(header, "system_absent")],
         outputs=[check_rel_or_abs(o, "output") for o in _list(header, "outputs")],
+        verified=frozenset(path for path, _ in system),
     )

@@ -10,6 +10,7 @@ both compilers break their lines by column and ROOT made every name longer.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from adapter.options import Flag, ParseError, parse
@@ -71,6 +72,7 @@ class Rewritten:
     written: list[str] = field(default_factory=list)  # mapped -o, -MF, ... values
     depfile: str | None = None  # mapped -MF value
     deps: bool = False  # -MD or -MMD: a dependency file is written even without -MF
+    user_deps_only: bool = False  # -MMD: the dependency file leaves system headers out
     rooted: list[str] = field(default_factory=list)  # absolute client paths now read in the root
 
 
@@ -97,6 +99,7 @@ def rewrite_args(args: list[str], root: str, cwd: str) -> Rewritten:
         if name.startswith(EXTRA_REFUSED):
             raise refused_option(name, "loads code or reads the worker's files")
         out.deps = out.deps or name in ("-MD", "-MMD")
+        out.user_deps_only = out.user_deps_only or name == "-MMD"
         if name in PREFIX_MAPS and arg.value is not None:
             out.argv += _with_value(arg.tokens, arg.value, _prefix_map(root, arg.value))
         elif arg.flags & Flag.PATH and arg.value:
@@ -155,33 +158,27 @@ def strip_root(data: bytes, root: str) -> bytes:
     return data.replace(root.encode(), b"") if data else data
 
 
+# A name in a make rule: escaped characters ('\\ ', '\\#') kept as written; a backslash before
+# a newline continues the line and separates names.
+_MAKE_NAME = re.compile(rb"(?:\\[^\n]|\\\Z|[^\s\\])+")
+
+
 def _tokens(rule: bytes) -> list[bytes]:
     """Split one make rule into names, keeping escapes ('\\ ', '\\#') as written."""
-    names: list[bytes] = []
-    cur = bytearray()
-    i = 0
-    while i < len(rule):
-        c = rule[i : i + 1]
-        if c == b"\\" and i + 1 < len(rule):
-            if rule[i + 1 : i + 2] == b"\n":  # line continuation
-                i += 2
-                if cur:
-                    names.append(bytes(cur))
-                    cur.clear()
-                continue
-            cur += rule[i : i + 2]
-            i += 2
-            continue
-        if c in (b" ", b"\t", b"\n"):
-            if cur:
-                names.append(bytes(cur))
-                cur.clear()
-        else:
-            cur += c
-        i += 1
-    if cur:
-        names.append(bytes(cur))
-    return names
+    return _MAKE_NAME.findall(rule)
+
+
+def depfile_inputs(data: bytes) -> list[str]:
+    """The files a dependency file's first rule names as read, unescaped (make's quoting)."""
+    names = _tokens(data[: _first_rule_end(data)])
+    colon = next((i for i, n in enumerate(names) if n.endswith(b":")), len(names))
+    return [
+        n.replace(b"\\ ", b" ")
+        .replace(b"\\#", b"#")
+        .replace(b"$$", b"$")
+        .decode("utf-8", "surrogateescape")
+        for n in names[colon + 1 :]
+    ]
 
 
 def _first_rule_end(text: bytes) -> int:

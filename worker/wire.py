@@ -35,6 +35,7 @@ RESULT_CONTENT_TYPE = "application/x-pumpcc-result+zstd"
 # Error codes a worker answers with (JSON body {"error": CODE, ...}); the client acts on them.
 MISSING_BLOBS = "missing_blobs"  # 409: send the job again with these blobs
 SYSTEM_HEADER_MISMATCH = "system_header_mismatch"  # 409: the worker's system header differs
+UNLISTED_INPUT = "unlisted_input"  # 409: the compiler read a file the job neither sent nor listed
 COMPILER_MISMATCH = "compiler_mismatch"  # 409: another version or target
 UNKNOWN_COMPILER = "unknown_compiler"  # 404: not in the worker's allowlist
 BAD_REQUEST = "bad_request"  # 400

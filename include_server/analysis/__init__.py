@@ -39,6 +39,7 @@ class Closure:
     symlinks: list[tuple[str, str]]
     absent: list[str]
     gave_up: str | None
+    system_absent: list[str] = field(default_factory=list)  # absent paths in system folders
     # The stat results the analysis took of these files, so the file store need not stat again.
     stats: dict[str, os.stat_result] = field(default_factory=dict)
 
@@ -154,5 +155,6 @@ class Analyzer:
             symlinks=list(links.links),
             absent=list(walk.absent),
             gave_up=gave_up,
+            system_absent=[p for p in walk.absent if p.startswith(system_prefixes)],
             stats={p: st for p in (*files, *system) if (st := snap.cached(p)) is not None},
         )

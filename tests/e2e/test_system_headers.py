@@ -146,3 +146,44 @@ def test_a_known_mismatch_is_not_asked_again(tmp_path, sysroot, mounted_worker, 
     assert stats["workers"][workers[1].url]["jobs"] == 3
     metrics = urllib.request.urlopen(workers[0].url + "/metrics").read().decode()
     assert 'pumpcc_worker_requests_total{path="/v1/compile",code="409"} 1' in metrics
+
+
+PROBING = (
+    "#if __has_include(<pumpcc-probed.h>)\n#include <pumpcc-probed.h>\n#endif\n"
+    "#ifndef PROBED\n#define PROBED 0\n#endif\nint value(void) { return PROBED; }\n"
+)
+LOCAL_INCLUDE = Path("/usr/local/include")  # one of GCC's default folders, empty on Debian
+
+
+@pytest.mark.skipif(not LOCAL_INCLUDE.is_dir(), reason=f"{LOCAL_INCLUDE} is absent")
+def test_a_worker_with_a_header_we_lack_is_skipped(tmp_path, client_for):
+    """We probe <pumpcc-probed.h> and have none; a worker that has one (in its own
+    /usr/local/include) would compile the other branch, so it answers 409 and is remembered."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "pumpcc-probed.h").write_text("#define PROBED 40\n")
+    has_it = Worker(tmp_path / "has-it", slots=8, wrapper=bind_mounted(extra, LOCAL_INCLUDE))
+    plain = Worker(tmp_path / "plain", slots=4)
+    try:
+        client = client_for(has_it, plain, PUMPCC_FALLBACK="0")
+        client.pumpcc("--hosts")
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "main.c").write_text(PROBING)
+        args = ["gcc", "-O2", "-c", "main.c", "-o", "out.o"]
+        subprocess.run(args, cwd=src, check=True)
+        expected = (src / "out.o").read_bytes()
+        for _ in range(2):
+            (src / "out.o").unlink()
+            client.pumpcc(*args, cwd=src)
+            assert (src / "out.o").read_bytes() == expected
+
+        stats = client.stats()
+        assert (stats["remote"], stats["local"]) == (2, 0)
+        assert stats["workers"][has_it.url]["system_header_mismatch"] == 2
+        assert stats["workers"][has_it.url].get("jobs", 0) == 0
+        metrics = urllib.request.urlopen(has_it.url + "/metrics").read().decode()
+        assert 'code="409"} 1' in metrics, "the second compile skipped it without asking"
+    finally:
+        has_it.stop()
+        plain.stop()

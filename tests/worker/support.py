@@ -18,6 +18,7 @@ import yaml
 import zstandard
 
 from worker import wire
+from worker.rewrite import depfile_inputs
 
 WORKER = str(Path(sys.executable).with_name("pumpcc-worker"))
 TOKEN = "s3cret-test-token"
@@ -116,6 +117,40 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Options that say where headers are found and which macros are predefined (-O defines
+# __OPTIMIZE__): all that system_inputs passes on to -M, since a job under test may carry hostile
+# options (plugins, specs files), which must not run here.
+_SEARCH_OPTIONS = ("-I", "-D", "-U", "-std", "-nostdinc", "-isystem", "-iquote", "-idirafter")
+_MACRO_OPTIONS = ("-O", "-m", "-f", "-g")
+_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".S")
+_WITH_VALUE = frozenset({"-isystem", "-iquote", "-idirafter", "-include", "-x", "-I", "-D"})
+
+
+def system_inputs(compiler: str, args: list[str], cwd: str, files: list[str]) -> list[str]:
+    """The files outside ``files`` that the compile reads, from the compiler's own ``-M``: the
+    job's system_files as the include analysis lists them (the worker refuses a compile that read
+    an unlisted file).  A compile -M cannot follow reads at least what an empty source does."""
+    kept: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in _WITH_VALUE:
+            kept += [arg, next(it, "")]
+        elif arg.startswith("-fplugin"):
+            continue
+        elif arg.startswith((*_SEARCH_OPTIONS, *_MACRO_OPTIONS, "-x")) or arg.endswith(_SOURCES):
+            kept.append(arg)
+    done = subprocess.run(
+        [compiler, *kept, "-M", "-MF", "/dev/stdout"], cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        empty = [compiler, "-M", "-x", "c", "/dev/null"]
+        done = subprocess.run(empty, capture_output=True, text=True)
+    names = depfile_inputs(done.stdout.encode())
+    shipped = {os.path.normpath(os.path.join(cwd, f)) for f in files}
+    found = (os.path.normpath(os.path.join(cwd, n)) for n in names if n != "/dev/null")
+    return sorted({path for path in found if path not in shipped})
+
+
 def make_job(
     compiler: str,
     args: list[str],
@@ -123,15 +158,20 @@ def make_job(
     files: list[Path | str],
     outputs: list[str],
     *,
-    system_files: list[str] = (),  # type: ignore[assignment]
+    system_files: list[str] | None = None,
     dirs: list[str] = (),  # type: ignore[assignment]
     symlinks: list[tuple[str, str]] = (),  # type: ignore[assignment]
     env: dict[str, str] | None = None,
     send: bool = True,
     **extra: object,
 ) -> tuple[dict, list[tuple[str, bytes]]]:
-    """A job header and its blobs from real files, as the local server would send it."""
+    """A job header and its blobs from real files, as the local server would send it.
+
+    ``system_files`` defaults to the other files the compiler reads (see system_inputs).
+    """
     version, target = identity(compiler)
+    if system_files is None:
+        system_files = system_inputs(compiler, list(args), str(cwd), [str(f) for f in files])
     file_list, blobs = [], []
     for f in files:
         data = Path(f).read_bytes()

@@ -104,7 +104,7 @@ def test_compiler_mismatch_names_ours(worker: Worker, src: Path):
 
 
 def test_system_header_mismatch(worker: Worker, src: Path):
-    header, blobs = _job(src, system_files=["/usr/include/stdio.h"])
+    header, blobs = _job(src, system_files=["/usr/include/stdc-predef.h", "/usr/include/stdio.h"])
     result, _, _, _ = remote_compile(worker, header, blobs)
     assert result["exit"] == 0
     header["system_files"] = [["/usr/include/stdio.h", "0" * 64]]
@@ -113,6 +113,77 @@ def test_system_header_mismatch(worker: Worker, src: Path):
     assert resp.json() == {"error": wire.SYSTEM_HEADER_MISMATCH, "path": "/usr/include/stdio.h"}
     header["system_files"] = [["/etc/shadow", "0" * 64]]
     assert worker.post_job(encode(header, blobs)).status_code == 400
+
+
+@pytest.fixture(scope="module")
+def stdio_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stdio")
+    (root / "b.c").write_text('#include <stdio.h>\nint main(void) { return puts("b") < 0; }\n')
+    return root
+
+
+@pytest.mark.parametrize(
+    ("compiler", "deps", "listed"),
+    [
+        ("gcc", [], ["/usr/include/stdc-predef.h"]),  # no dependency file: the worker asks
+        ("gcc", ["-MD", "-MF", "b.d"], ["/usr/include/stdc-predef.h"]),  # the job's own
+        ("clang", [], []),
+    ],
+)
+def test_a_system_file_the_job_did_not_list_is_refused(
+    worker: Worker, stdio_src: Path, compiler: str, deps: list[str], listed: list[str]
+):
+    """The client's analysis 'missed' stdio.h: the compile read the worker's unchecked copy."""
+    args = ["-O2", "-c", f"{stdio_src}/b.c", "-o", "b.o", *deps]
+    outputs = ["b.o", "b.d"] if deps else ["b.o"]
+    header, blobs = make_job(
+        compiler, args, stdio_src, [stdio_src / "b.c"], outputs, system_files=listed
+    )
+    resp = worker.post_job(encode(header, blobs))
+    assert (resp.status_code, resp.json()) == (
+        409,
+        {"error": wire.UNLISTED_INPUT, "path": "/usr/include/stdio.h"},
+    )
+    # Listed in full, the same compile is answered (and its .d is the job's own, untouched).
+    header, blobs = make_job(compiler, args, stdio_src, [stdio_src / "b.c"], outputs)
+    result, _, stderr, files = remote_compile(worker, header, blobs)
+    assert result["exit"] == 0, stderr
+    assert sorted(files) == sorted(outputs)
+
+
+def test_unlisted_files_are_not_checked_with_mmd_or_a_failed_compile(
+    worker: Worker, stdio_src: Path
+):
+    """-MMD's list leaves system headers out; a failed compile's errors are answered as they are."""
+    predef = ["/usr/include/stdc-predef.h"]
+    args = ["-c", f"{stdio_src}/b.c", "-o", "b.o", "-MMD", "-MF", "b.d"]
+    header, blobs = make_job(
+        "gcc", args, stdio_src, [stdio_src / "b.c"], ["b.o", "b.d"], system_files=predef
+    )
+    assert remote_compile(worker, header, blobs)[0]["exit"] == 0
+    (stdio_src / "c.c").write_text("#include <stdio.h>\nint x = ;\n")
+    args = ["-c", f"{stdio_src}/c.c", "-o", "c.o"]
+    header, blobs = make_job(
+        "gcc", args, stdio_src, [stdio_src / "c.c"], ["c.o"], system_files=predef
+    )
+    result, _, stderr, _ = remote_compile(worker, header, blobs)
+    assert result["exit"] == 1 and b"expected expression" in stderr
+
+
+def test_a_system_file_the_client_lacks_must_be_absent(worker: Worker, stdio_src: Path):
+    """A probe the client answered 'absent' (__has_include) must be answered alike here."""
+    args = ["-c", f"{stdio_src}/b.c", "-o", "b.o"]
+    for absent, status in (
+        ("/usr/include/pumpcc-no-such-header.h", 200),
+        ("/usr/include/stdio.h", 409),
+        ("/etc/passwd", 400),
+    ):
+        header, blobs = make_job("gcc", args, stdio_src, [stdio_src / "b.c"], ["b.o"])
+        header["system_absent"] = [absent]
+        resp = worker.post_job(encode(header, blobs))
+        assert resp.status_code == status, resp.text
+        if status == 409:
+            assert resp.json() == {"error": wire.SYSTEM_HEADER_MISMATCH, "path": absent}
 
 
 @pytest.mark.parametrize(

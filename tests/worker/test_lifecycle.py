@@ -158,6 +158,7 @@ def test_bwrap_compile_is_identical_and_confined(tmp_path: Path):
             proj / "build",
             [proj / "spy.c"],
             ["spy.o"],
+            system_files=[],  # the client has the file; the point is that the worker does not
         )
         result, _, stderr, _ = remote_compile(w, header, blobs)
         assert result["exit"] != 0 and b"No such file" in stderr

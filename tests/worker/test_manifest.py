@@ -6,6 +6,7 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import zstandard
 
@@ -22,6 +23,9 @@ def post(url: str, body: bytes) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
+PREDEF = "/usr/include/stdc-predef.h"  # GCC reads it before every source
+
+
 def test_manifest_round_trip(tmp_path):
     source = tmp_path / "src" / "a.c"
     source.parent.mkdir()
@@ -32,6 +36,7 @@ def test_manifest_round_trip(tmp_path):
         "args": ["-c", str(source), "-o", "a.o"],
         "cwd": str(tmp_path),
         "files": [[str(source), digest]],
+        "system_files": [[PREDEF, hashlib.sha256(Path(PREDEF).read_bytes()).hexdigest()]],
         "dirs": [str(tmp_path)],
         "outputs": ["a.o"],
     }
