@@ -279,8 +279,8 @@ def _read_output(root: str, mapped: str) -> bytes | None:
 def _input_list(rewritten: Rewritten, depfiles: set[str], tmpdir: str) -> set[str]:
     """The dependency files that will list every file the compiler reads: the job's own with
     -MD, else one the job is given in ``tmpdir`` (the object does not change); none with -MMD,
-    whose list leaves system headers out."""
-    if rewritten.user_deps_only:
+    whose list leaves system headers out, or for a preprocessed input, which reads none."""
+    if rewritten.user_deps_only or rewritten.preprocessed:
         return set()
     if rewritten.deps or rewritten.depfile:
         return depfiles

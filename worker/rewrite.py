@@ -73,6 +73,7 @@ class Rewritten:
     depfile: str | None = None  # mapped -MF value
     deps: bool = False  # -MD or -MMD: a dependency file is written even without -MF
     user_deps_only: bool = False  # -MMD: the dependency file leaves system headers out
+    preprocessed: bool = False  # -x cpp-output or a .i/.ii input: no header is read
     rooted: list[str] = field(default_factory=list)  # absolute client paths now read in the root
 
 
@@ -90,6 +91,7 @@ def rewrite_args(args: list[str], root: str, cwd: str) -> Rewritten:
     for arg in parsed:
         if arg.name is None:
             out.argv.append(_positional(arg.value or "", root, cwd))
+            out.preprocessed = out.preprocessed or (arg.value or "").endswith((".i", ".ii"))
             continue
         name = arg.name
         if arg.flags & Flag.REFUSED:
@@ -100,6 +102,8 @@ def rewrite_args(args: list[str], root: str, cwd: str) -> Rewritten:
             raise refused_option(name, "loads code or reads the worker's files")
         out.deps = out.deps or name in ("-MD", "-MMD")
         out.user_deps_only = out.user_deps_only or name == "-MMD"
+        if name == "-x":
+            out.preprocessed = (arg.value or "").endswith("cpp-output")
         if name in PREFIX_MAPS and arg.value is not None:
             out.argv += _with_value(arg.tokens, arg.value, _prefix_map(root, arg.value))
         elif arg.flags & Flag.PATH and arg.value:
