@@ -306,8 +306,10 @@ def _unlisted_input(req: JobRequest, root: str, cwd: str, listing: bytes) -> str
     other means the client's include analysis missed it and the object may differ from a
     local compile.
     """
-    verified = req.verified
+    verified, in_root = req.verified, root + "/"
     for name in depfile_inputs(listing):
+        if name in verified or (name.startswith(in_root) and "/." not in name):
+            continue  # the usual cases, without the cost of normalising
         path = os.path.normpath(os.path.join(cwd, name))
         if not inside(root, path) and path not in verified:
             return path
