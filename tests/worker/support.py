@@ -139,9 +139,7 @@ def system_inputs(compiler: str, args: list[str], cwd: str, files: list[str]) ->
             continue
         elif arg.startswith((*_SEARCH_OPTIONS, *_MACRO_OPTIONS, "-x")) or arg.endswith(_SOURCES):
             kept.append(arg)
-    done = subprocess.run(
-        [compiler, *kept, "-M", "-MF", "/dev/stdout"], cwd=cwd, capture_output=True, text=True
-    )
+    done = subprocess.run([compiler, *kept, "-M"], cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         empty = [compiler, "-M", "-x", "c", "/dev/null"]
         done = subprocess.run(empty, capture_output=True, text=True)
