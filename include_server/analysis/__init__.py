@@ -41,6 +41,8 @@ class Closure:
     gave_up: str | None
     # The stat results the analysis took of these files, so the file store need not stat again.
     stats: dict[str, os.stat_result] = field(default_factory=dict)
+    # Computed includes answered by the spelled-names fallback ("file:line"): not a proven superset.
+    fallbacks: list[str] = field(default_factory=list)
 
 
 class Analyzer:
@@ -155,4 +157,5 @@ class Analyzer:
             absent=list(walk.absent),
             gave_up=gave_up,
             stats={p: st for p in (*files, *system) if (st := snap.cached(p)) is not None},
+            fallbacks=list(dict.fromkeys(walk.fallbacks)),
         )
