@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from include_server.analysis.conditions import Conditions
 from include_server.analysis.lexer import Directive, Facts, Macro
 from include_server.analysis.macros import Expander, Overflow, header_names, spelled_names
 from include_server.analysis.search import Context, find
@@ -41,6 +42,7 @@ class Evaluation:
     """A computed include's header names, valid while the macros it consulted are unchanged."""
 
     consulted: dict[str, frozenset[Macro]]
+    guards: dict[str, bool]  # include guards relied on: whether a file reached undefines them
     names: frozenset[tuple[str, str]]
     overflowed: bool
 
@@ -75,6 +77,7 @@ class Walk:
         self.fallbacks: list[str] = []  # computed includes answered by the spelled-names fallback
         self._queue: list[Node] = []
         self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
+        self._conditions = self._decider()
 
     def run(self, roots: list[Node]) -> None:
         """Walk from the roots until no computed include names a file not yet reached."""
@@ -206,6 +209,7 @@ class Walk:
         if not self.computed:
             return False
         self._lookup_cache = {}
+        self._conditions = self._decider()
         before = len(self.visited)
         for node, directive in list(self.computed):
             for form, name in self._names(node, directive):
@@ -214,8 +218,13 @@ class Walk:
                     self._push(target)
         return len(self.visited) > before
 
+    def _decider(self) -> Conditions:
+        """Conditions decided against the files reached so far (a new one every round)."""
+        return Conditions(self.ctx.cmdline, self.defined, self.undone, self.lookup)
+
     def lookup(self, name: str) -> tuple[Macro, ...]:
-        """Every definition of ``name`` in the files reached (and on the command line)."""
+        """Every definition of ``name`` in the files reached (and on the command line), but for
+        those under a branch no compile takes (see ``conditions``)."""
         found = self._lookup_cache.get(name)
         if found is not None:
             return found
@@ -224,31 +233,48 @@ class Walk:
             if path in self.paths:
                 facts = self.store.cached_facts(path)
                 if facts is not None:
-                    defs.update(dict.fromkeys(facts.macros.get(name, ())))
+                    for macro in facts.macros.get(name, ()):
+                        if self._conditions.possible(facts.groups, macro.frames):
+                            defs[macro] = None
         found = tuple(defs)
         self._lookup_cache[name] = found
         return found
+
+    def defined(self, name: str) -> bool:
+        """Whether a file reached #defines ``name`` (in any branch)."""
+        return any(path in self.paths for path in self.store.macro_index.get(name, ()))
+
+    def undone(self, name: str) -> bool:
+        """Whether a file reached #undefs ``name``."""
+        return any(path in self.paths for path in self.store.undef_index.get(name, ()))
 
     def _names(self, node: Node, directive: Directive) -> frozenset[tuple[str, str]]:
         """The header names a computed include or probe can form, memoised by consulted macros."""
         variants = self.memo.evaluations.setdefault(directive.tokens, [])
         for ev in variants:
-            if all(frozenset(self.lookup(n)) == defs for n, defs in ev.consulted.items()):
+            if all(frozenset(self.lookup(n)) == defs for n, defs in ev.consulted.items()) and all(
+                self.undone(g) == undone for g, undone in ev.guards.items()
+            ):
                 return self._checked(node, directive, ev)
         consulted: dict[str, frozenset[Macro]] = {}
+        guards: dict[str, bool] = {}
 
         def recording(name: str) -> tuple[Macro, ...]:
             defs = self.lookup(name)
             consulted[name] = frozenset(defs)
             return defs
 
+        def undone(guard: str) -> bool:
+            guards[guard] = self.undone(guard)
+            return guards[guard]
+
         try:
-            names = frozenset(header_names(directive.tokens, Expander(recording)))
+            names = frozenset(header_names(directive.tokens, Expander(recording, undone)))
             overflowed = False
         except Overflow:
             names = frozenset(spelled_names(directive.tokens, recording))
             overflowed = True
-        ev = Evaluation(consulted, names, overflowed)
+        ev = Evaluation(consulted, guards, names, overflowed)
         variants.insert(0, ev)
         del variants[MAX_EVAL_VARIANTS:]
         return self._checked(node, directive, ev)
