@@ -46,7 +46,7 @@ _HOLE = "\x00"  # begins a placeholder's spelling (see ``Expander._forks``)
 _HOLES = re.compile("\x00[0-9]+")
 _PLACEMARKER = ""  # an empty argument next to '##'
 MAX_RESULTS = 4096
-MAX_STEPS = 30_000
+MAX_STEPS = 100_000
 MIN_TEMPLATE = 4  # alternatives worth looking for a template in
 
 
@@ -73,9 +73,12 @@ class Expander:
         self,
         lookup: Callable[[str], Sequence[Macro]],
         undone: Callable[[str], bool] = lambda guard: False,
+        budget: int = MAX_STEPS,
     ) -> None:
-        """``undone(guard)`` says whether some file of the unit #undefs that include guard."""
+        """``undone(guard)`` says whether some file of the unit #undefs that include guard;
+        ``budget`` is the number of steps after which ``Overflow`` is raised."""
         self._lookup = lookup
+        self._budget = budget
         self._undone = undone
         self._defs: dict[str, Sequence[Macro]] = {}
         self._memo: dict[tuple[Tok, ...], list[Alt]] = {}
@@ -118,9 +121,14 @@ class Expander:
             found = self._choices[macro] = frozenset(picks) if picks else _FREE
         return found
 
+    @property
+    def steps(self) -> int:
+        """The steps taken so far (see ``budget``)."""
+        return self._steps
+
     def _tick(self, n: int = 1) -> None:
         self._steps += n
-        if self._steps > MAX_STEPS:
+        if self._steps > self._budget:
             raise Overflow
 
     def expand(self, toks: tuple[Tok, ...]) -> list[Alt]:
@@ -304,56 +312,58 @@ class Expander:
     ) -> list[Alt]:
         """Replace parameters in the body (``#``, ``##``, pre-expanded arguments), then paste.
 
-        An argument is expanded on its own, with the macros whose replacements are still being
-        read (their markers, ``active``) disabled as they are at the call.
+        An argument is expanded once, on its own, with the macros whose replacements are still
+        being read (their markers, ``active``) disabled as they are at the call; as in GCC, that
+        one expansion stands wherever its parameter does.
         """
         params = {p: n for n, p in enumerate(macro.params or ())}
         body = _va_opt(macro, args, params)
-        segments: list[list[Alt]] = []
+        expanded: dict[int, list[Alt]] = {}
+        pieces: list[tuple[Tok, ...] | int] = []  # tokens, or the index of an expanded argument
         for k, text in enumerate(body):
             self._tick()
             if text == "##":
-                segments.append([((_PASTE,), _FREE)])
+                pieces.append((_PASTE,))
                 continue
             if text == "#" and macro.params is not None and k + 1 < len(body):
                 continue  # handled with the parameter that follows
             index = params.get(text)
             if index is None:
-                segments.append([(((text, _PLAIN),), _FREE)])
-                continue
-            arg = args[index]
-            if k > 0 and body[k - 1] == "#":
-                segments.append([(((_stringize(arg), _PLAIN),), _FREE)])
+                pieces.append(((text, _PLAIN),))
+            elif k > 0 and body[k - 1] == "#":
+                pieces.append(((_stringize(args[index]), _PLAIN),))
             elif _next_to_paste(body, k):
-                segments.append([(arg if arg else ((_PLACEMARKER, _PLAIN),), _FREE)])
+                pieces.append(args[index] or ((_PLACEMARKER, _PLAIN),))
             else:
-                segments.append(self.expand(arg + active))
+                if index not in expanded:
+                    expanded[index] = self.expand(args[index] + active)
+                pieces.append(index)
         results: dict[tuple[Tok, ...], Choices] = {}
-        for parts, chosen in self._combinations(segments):
-            flat = tuple(tok for part in parts for tok in part)
-            _widen(results, self._paste(flat), chosen)
+        for picks, chosen in self._combinations(list(expanded.values())):
+            pick = dict(zip(expanded, picks, strict=True))
+            flat = [tok for p in pieces for tok in (pick[p] if type(p) is int else p)]
+            _widen(results, self._paste(tuple(flat)), chosen)
         return list(results.items())
 
     def _combinations(
-        self, segments: list[list[Alt]]
+        self, options: list[list[Alt]]
     ) -> list[tuple[tuple[tuple[Tok, ...], ...], Choices]]:
-        """One pick from each segment, in order, for every set of picks whose choices agree.
+        """One expansion of each argument, for every set of them whose choices agree.
 
-        Built a segment at a time so that disagreeing picks are dropped before they multiply: a
-        parameter used twice expands the same way twice, never once one way and once another.
+        Built an argument at a time so that disagreeing picks are dropped before they multiply.
         """
         partial: list[tuple[tuple[tuple[Tok, ...], ...], Choices]] = [((), _FREE)]
-        for seg in segments:
-            if len(seg) == 1 and not seg[0][1]:
-                part = seg[0][0]
-                partial = [(parts + (part,), chosen) for parts, chosen in partial]
+        for alts in options:
+            if len(alts) == 1 and not alts[0][1]:
+                only = alts[0][0]
+                partial = [(picks + (only,), chosen) for picks, chosen in partial]
                 continue
             grown = []
-            for parts, chosen in partial:
-                for part, needs in seg:
+            for picks, chosen in partial:
+                for toks, needs in alts:
                     joined = self._joined(chosen, needs)
                     if joined is not None:
-                        grown.append((parts + (part,), joined))
+                        grown.append((picks + (toks,), joined))
             if len(grown) > MAX_RESULTS:
                 raise Overflow
             self._tick(len(grown))
