@@ -57,6 +57,7 @@ _INTEGER = re.compile(r"(0[xX][0-9a-fA-F']+|0[bB][01']+|[0-9][0-9']*)([lL]*)")
 _LOW, _HIGH = -(2**63), 2**63 - 1
 _ERROR = object()  # the outcome of a combination of states in which the compile stops
 MAX_HYPOTHESES = 8  # combinations of macro states tried for one condition
+CONDITION_STEPS = 2000  # expansion steps for all combinations: a costly condition stays undecided
 
 
 class Conditions:
@@ -68,15 +69,23 @@ class Conditions:
         defined_in_files: Callable[[str], bool],
         undefined_in_files: Callable[[str], bool],
         definitions: Callable[[str], Sequence[Macro]],
+        undecided: set[str],
     ) -> None:
-        """``definitions(name)`` are the name's possible definitions (the walk's lookup)."""
+        """``definitions(name)`` are the name's possible definitions (the walk's lookup).
+
+        ``undecided`` are conditions an earlier round of the walk could not decide, and this one
+        adds to: with more files reached a condition can only lose states to agree on, so they
+        stay undecided (while a decided one is decided again every round).
+        """
         self._cmdline = cmdline
         self._defined_in_files = defined_in_files
         self._undefined_in_files = undefined_in_files
         self._definitions = definitions
-        self._values: dict[str, bool | None] = {}
+        self._values: dict[str, bool | None] = dict.fromkeys(undecided)
+        self._undecided = undecided
         self._state_cache: dict[str, list[tuple[Macro, ...]]] = {}
         self._busy: set[str] = set()  # names and conditions being decided (cycles stay undecided)
+        self._left = CONDITION_STEPS  # expansion steps left for the condition being decided
 
     def possible(self, groups: list[list[str | None]], frames: tuple[Frame, ...]) -> bool:
         """Whether a compile can take every branch of ``frames`` (conditions in ``groups``)."""
@@ -99,6 +108,8 @@ class Conditions:
             found = self._values[condition] = self._evaluate(condition)
         finally:
             self._busy.discard(condition)
+        if found is None:
+            self._undecided.add(condition)
         return found
 
     def _evaluate(self, condition: str) -> bool | None:
@@ -106,6 +117,14 @@ class Conditions:
         they all agree (combinations in which the compile stops with an error left out)."""
         toks = _tokens(condition)
         tested = _tested(toks)
+        saved, self._left = self._left, CONDITION_STEPS  # a condition read while deciding another
+        try:
+            return self._agreed(toks, tested)
+        finally:
+            self._left = saved
+
+    def _agreed(self, toks: list[str], tested: set[str]) -> bool | None:
+        """The one outcome of every combination of states (see ``_evaluate``), or None."""
         outcomes: set[bool] = set()
         pending: list[dict[str, int]] = [{}]
         leaves = 1
@@ -149,10 +168,13 @@ class Conditions:
             return picked
 
         replaced = _defined(toks, state)
+        expander = Expander(state, budget=self._left)
         try:
-            alts = Expander(state).expand(tuple((t, 0) for t in replaced))
+            alts = expander.expand(tuple((t, 0) for t in replaced))
         except Overflow:
             return None, open_names
+        finally:
+            self._left -= expander.steps
         if open_names:
             return None, open_names
         texts = [text for text, _ in alts[0][0]] if len(alts) == 1 else []

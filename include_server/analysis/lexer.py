@@ -108,6 +108,8 @@ class Facts:
     """Everything the analysis needs from one file."""
 
     includes: list[Directive] = field(default_factory=list)
+    # For each include (in the same order): the frames of every place it appears at.
+    places: list[list[tuple[Frame, ...]]] = field(default_factory=list)
     probes: list[Directive] = field(default_factory=list)
     macros: dict[str, list[Macro]] = field(default_factory=dict)
     undefs: set[str] = field(default_factory=set)  # names the file #undefs
@@ -208,7 +210,7 @@ class _Groups:
 def scan(data: bytes) -> Facts:
     """Collect a file's include directives, macro definitions and __has_include probes."""
     facts = Facts()
-    seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
+    seen: dict[tuple[str, str, str, tuple[str, ...]], int] = {}
     unique: set[Macro] = set()
     data = b"\n" + data
     groups = _Groups(data, facts.groups)
@@ -239,9 +241,13 @@ def scan(data: bytes) -> Facts:
         directive = _include(name, rest, line)
         if directive is not None:
             key = (directive.kind, directive.form, directive.name, directive.tokens)
-            if key not in seen:  # Boost repeats one computed include hundreds of times
-                seen.add(key)
+            index = seen.get(key)
+            if index is None:
+                seen[key] = len(facts.includes)
                 facts.includes.append(directive)
+                facts.places.append([groups.frames])
+            elif groups.frames not in facts.places[index]:
+                facts.places[index].append(groups.frames)  # Boost repeats includes a lot
     facts.uses_next = any(d.is_next for d in facts.includes + facts.probes)
     if not groups.sound:
         _forget_frames(facts)
@@ -262,6 +268,7 @@ def _condition(name: str, rest: str) -> str | None:
 def _forget_frames(facts: Facts) -> None:
     """Drop every frame of a file whose group nesting cannot be trusted."""
     facts.groups.clear()
+    facts.places = [[()] for _ in facts.includes]
     for name, macros in facts.macros.items():
         facts.macros[name] = list(dict.fromkeys(replace(m, frames=()) for m in macros))
 

@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from include_server.analysis.conditions import Conditions
-from include_server.analysis.lexer import Directive, Facts, Macro
+from include_server.analysis.lexer import Directive, Facts, Frame, Macro
 from include_server.analysis.macros import Expander, Overflow, header_names, spelled_names
 from include_server.analysis.search import Context, find
 from include_server.analysis.store import Snapshot, Store
 
 Node = tuple[str, int]
+Places = tuple[tuple[Frame, ...], ...]  # the frames of every place a directive appears at
 MAX_EVAL_VARIANTS = 16  # memoised evaluations kept per computed include
 
 
@@ -31,7 +32,9 @@ class Edges:
     """What one file leads to under one search context."""
 
     targets: tuple[Node, ...]
+    places: tuple[Places, ...]  # for each target, where the includes leading to it are
     computed: tuple[Directive, ...]
+    computed_places: tuple[Places, ...]
     probed: tuple[str, ...]  # files found by literal __has_include: shipped, not walked
     absent: tuple[str, ...]  # paths a literal __has_include looked for and did not find
     computed_probes: tuple[Directive, ...]
@@ -71,12 +74,15 @@ class Walk:
         self.paths: set[str] = set()
         self.probed: dict[str, None] = {}
         self.absent: dict[str, None] = {}
-        self.computed: dict[tuple[Node, Directive], None] = {}
+        self.computed: dict[tuple[Node, Directive], tuple[Facts, Places]] = {}
+        # Includes under branches no compile takes, as last decided: (file, target) -> places.
+        self.deferred: dict[tuple[Node, Node], tuple[Facts, Places]] = {}
         self.computed_probes: dict[tuple[Node, Directive], None] = {}
         self.gave_up: str | None = None
         self.fallbacks: list[str] = []  # computed includes answered by the spelled-names fallback
         self._queue: list[Node] = []
         self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
+        self._undecided: set[str] = set()
         self._conditions = self._decider()
 
     def run(self, roots: list[Node]) -> None:
@@ -120,12 +126,16 @@ class Walk:
             else:  # first sight, or the file changed during this very walk
                 edges = self._edges(node, facts)
                 self.memo.edges[(self.ctx_id, node)] = (facts, edges)
-            for target in edges.targets:
-                if target not in self.visited:
+            for target, places in zip(edges.targets, edges.places, strict=True):
+                if target in self.visited:
+                    continue
+                if self._taken(facts, places):
                     self.visited[target] = None
                     queue.append(target)
-            for directive in edges.computed:
-                self.computed[(node, directive)] = None
+                else:
+                    self.deferred[(node, target)] = (facts, places)
+            for directive, places in zip(edges.computed, edges.computed_places, strict=True):
+                self.computed[(node, directive)] = (facts, places)
             for directive in edges.computed_probes:
                 self.computed_probes[(node, directive)] = None
             for path in edges.probed:
@@ -133,15 +143,23 @@ class Walk:
             for path in edges.absent:
                 self.absent[path] = None
 
+    def _taken(self, facts: Facts, places: Places) -> bool:
+        """Whether a compile can reach one of the places (see ``conditions``)."""
+        return any(self._conditions.possible(facts.groups, frames) for frames in places)
+
     def _edges(self, node: Node, facts: Facts) -> Edges:
         """Resolve a file's literal includes and probes; set its computed ones aside."""
-        targets: list[Node] = []
+        targets: dict[Node, list[tuple[Frame, ...]]] = {}
         computed: list[Directive] = []
-        for directive in facts.includes:
-            if directive.form:
-                targets.extend(self.resolve(node, directive))
-            else:
+        computed_places: list[Places] = []
+        for directive, places in zip(facts.includes, facts.places, strict=True):
+            if not directive.form:
                 computed.append(directive)
+                computed_places.append(tuple(places))
+                continue
+            for target in self.resolve(node, directive):
+                known = targets.setdefault(target, [])
+                known.extend(frames for frames in places if frames not in known)
         probed: list[str] = []
         absent: list[str] = []
         computed_probes: list[Directive] = []
@@ -153,8 +171,10 @@ class Walk:
             else:
                 computed_probes.append(directive)
         return Edges(
-            tuple(dict.fromkeys(targets)),
+            tuple(targets),
+            tuple(tuple(places) for places in targets.values()),
             tuple(computed),
+            tuple(computed_places),
             tuple(dict.fromkeys(probed)),
             tuple(dict.fromkeys(absent)),
             tuple(computed_probes),
@@ -205,13 +225,18 @@ class Walk:
         return [], places
 
     def _evaluate_round(self) -> bool:
-        """Evaluate every computed include once against the macros reached; True if it added."""
-        if not self.computed:
-            return False
+        """Decide again with the files reached: follow the includes now possible, and evaluate
+        every computed include against the macros reached; True if it added files."""
         self._lookup_cache = {}
         self._conditions = self._decider()
         before = len(self.visited)
-        for node, directive in list(self.computed):
+        for key, (facts, places) in list(self.deferred.items()):
+            if self._taken(facts, places):
+                del self.deferred[key]
+                self._push(key[1])
+        for (node, directive), (facts, places) in list(self.computed.items()):
+            if not self._taken(facts, places):
+                continue
             for form, name in self._names(node, directive):
                 literal = Directive(directive.kind, form, name, (), directive.line)
                 for target in self.resolve(node, literal):
@@ -220,7 +245,7 @@ class Walk:
 
     def _decider(self) -> Conditions:
         """Conditions decided against the files reached so far (a new one every round)."""
-        return Conditions(self.ctx.cmdline, self.defined, self.undone, self.lookup)
+        return Conditions(self.ctx.cmdline, self.defined, self.undone, self.lookup, self._undecided)
 
     def lookup(self, name: str) -> tuple[Macro, ...]:
         """Every definition of ``name`` in the files reached (and on the command line), but for
