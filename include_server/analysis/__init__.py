@@ -157,5 +157,5 @@ class Analyzer:
             absent=list(walk.absent),
             gave_up=gave_up,
             stats={p: st for p in (*files, *system) if (st := snap.cached(p)) is not None},
-            fallbacks=list(dict.fromkeys(walk.fallbacks)),
+            fallbacks=[where for where, fell in walk.fallbacks.items() if fell],
         )

@@ -23,6 +23,7 @@ from include_server.analysis.search import Context, find
 from include_server.analysis.store import Snapshot, Store
 
 Node = tuple[str, int]
+EXPENSIVE = 20_000  # expansion steps past which a computed include waits for a quiet round
 Places = tuple[tuple[Frame, ...], ...]  # the frames of every place a directive appears at
 MAX_EVAL_VARIANTS = 16  # memoised evaluations kept per computed include
 
@@ -48,6 +49,7 @@ class Evaluation:
     guards: dict[str, bool]  # include guards relied on: whether a file reached undefines them
     names: frozenset[tuple[str, str]]
     overflowed: bool
+    steps: int  # what the expansion cost
 
 
 class Memo:
@@ -79,7 +81,8 @@ class Walk:
         self.deferred: dict[tuple[Node, Node], tuple[Facts, Places]] = {}
         self.computed_probes: dict[tuple[Node, Directive], None] = {}
         self.gave_up: str | None = None
-        self.fallbacks: list[str] = []  # computed includes answered by the spelled-names fallback
+        # Computed includes ("file:line") whose last evaluation fell back to spelled names.
+        self.fallbacks: dict[str, bool] = {}
         self._queue: list[Node] = []
         self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
         self._undecided: set[str] = set()
@@ -234,14 +237,28 @@ class Walk:
             if self._taken(facts, places):
                 del self.deferred[key]
                 self._push(key[1])
-        for (node, directive), (facts, places) in list(self.computed.items()):
-            if not self._taken(facts, places):
-                continue
+        computed = [
+            key for key, (facts, places) in self.computed.items() if self._taken(facts, places)
+        ]
+        cheap = [key for key in computed if not self._expensive(key[1])]
+        self._include_names(cheap)
+        if len(self.visited) == before:  # a quiet round: the costly ones too
+            self._include_names([key for key in computed if self._expensive(key[1])])
+        return len(self.visited) > before
+
+    def _expensive(self, directive: Directive) -> bool:
+        """Whether the include's last evaluation was costly (it then waits for a quiet round:
+        the files that the cheap ones add would make it start over, at full cost, each time)."""
+        variants = self.memo.evaluations.get(directive.tokens)
+        return bool(variants) and variants[0].steps >= EXPENSIVE
+
+    def _include_names(self, computed: list[tuple[Node, Directive]]) -> None:
+        """Evaluate computed includes and reach the files they name."""
+        for node, directive in computed:
             for form, name in self._names(node, directive):
                 literal = Directive(directive.kind, form, name, (), directive.line)
                 for target in self.resolve(node, literal):
                     self._push(target)
-        return len(self.visited) > before
 
     def _decider(self) -> Conditions:
         """Conditions decided against the files reached so far (a new one every round)."""
@@ -293,21 +310,21 @@ class Walk:
             guards[guard] = self.undone(guard)
             return guards[guard]
 
+        expander = Expander(recording, undone)
         try:
-            names = frozenset(header_names(directive.tokens, Expander(recording, undone)))
+            names = frozenset(header_names(directive.tokens, expander))
             overflowed = False
         except Overflow:
             names = frozenset(spelled_names(directive.tokens, recording))
             overflowed = True
-        ev = Evaluation(consulted, guards, names, overflowed)
+        ev = Evaluation(consulted, guards, names, overflowed, expander.steps)
         variants.insert(0, ev)
         del variants[MAX_EVAL_VARIANTS:]
         return self._checked(node, directive, ev)
 
     def _checked(self, node: Node, directive: Directive, ev: Evaluation) -> frozenset:
-        """Count expansions that fell back to spelled names (see ``macros.spelled_names``)."""
-        if ev.overflowed:
-            self.fallbacks.append(f"{node[0]}:{directive.line}")
+        """Note whether the expansion fell back to spelled names (see ``macros.spelled_names``)."""
+        self.fallbacks[f"{node[0]}:{directive.line}"] = ev.overflowed
         return ev.names
 
 
