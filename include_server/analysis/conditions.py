@@ -117,6 +117,9 @@ class Conditions:
         they all agree (combinations in which the compile stops with an error left out)."""
         toks = _tokens(condition)
         tested = _tested(toks)
+        name, end = _defined_name(toks, 1 if toks[:1] == ["!"] else 0)
+        if name and end == len(toks):  # '#ifdef X' and '#ifndef X' need no expansion
+            return self._defined_value(name, negated=toks[0] == "!")
         saved, self._left = self._left, CONDITION_STEPS  # a condition read while deciding another
         try:
             return self._agreed(toks, tested)
@@ -211,6 +214,16 @@ class Conditions:
             return found[1:]
         return found
 
+    def _defined_value(self, name: str, negated: bool) -> bool | None:
+        """``defined name`` (or its negation), if every state of the name agrees."""
+        if name in _DYNAMIC:
+            return not negated
+        try:
+            seen = {bool(state) for state in self._states(name, True)}
+        except _Undecidable:
+            return None
+        return seen.pop() != negated if len(seen) == 1 else None
+
     def _all_states(self, name: str) -> list[tuple[Macro, ...]]:
         if name in _DYNAMIC or name.startswith("__has_") or name in self._busy:
             raise _Undecidable
@@ -277,18 +290,10 @@ class _Expression:
     """A ``#if`` expression over integers, after macro expansion: its value, or None when it
     cannot be known here (unknown parts, or arithmetic outside signed 64 bits)."""
 
-    _BINARY = (
-        ("||",),
-        ("&&",),
-        ("|",),
-        ("^",),
-        ("&",),
-        ("==", "!="),
-        ("<", ">", "<=", ">="),
-        ("<<", ">>"),
-        ("+", "-"),
-        ("*", "/", "%"),
-    )
+    # Binary operators by precedence, loosest first.
+    _BINARY = (("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", ">", "<=", ">="))
+    _BINARY += (("<<", ">>"), ("+", "-"), ("*", "/", "%"))
+    _PRECEDENCE = {op: level for level, ops in enumerate(_BINARY, 1) for op in ops}
 
     def __init__(self, toks: list[str]) -> None:
         self._toks = toks
@@ -312,7 +317,7 @@ class _Expression:
         self._k += 1
 
     def _conditional(self) -> int | None:
-        test = self._binary(0)
+        test = self._binary(1)
         if self._peek() != "?":
             return test
         self._k += 1
@@ -323,15 +328,16 @@ class _Expression:
             return yes if yes == no else None
         return yes if test else no
 
-    def _binary(self, level: int) -> int | None:
-        if level == len(self._BINARY):
-            return self._unary()
-        left = self._binary(level + 1)
-        while self._peek() in self._BINARY[level]:
-            op = self._toks[self._k]
+    def _binary(self, loosest: int) -> int | None:
+        """Operands joined by operators of precedence ``loosest`` or tighter."""
+        left = self._unary()
+        while True:
+            op = self._peek()
+            level = self._PRECEDENCE.get(op, 0)
+            if level < loosest:
+                return left
             self._k += 1
             left = _apply(op, left, self._binary(level + 1))
-        return left
 
     def _unary(self) -> int | None:
         op = self._peek()
