@@ -18,12 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-# A directive: a line's start, optional blanks, '#', optional blanks, the directive name, then the
+# A directive: a line's start, optional blanks, '#' (or its digraph '%:', or trigraph '??=': GCC
+# reads trigraphs in strict ISO modes), optional blanks, the directive name, then the
 # rest of the logical line (backslash-newline continuations included, spliced out afterwards).  The
 # match starts at the newline before the line (``scan`` prepends one for the first line): a literal
 # first character lets the regular expression engine skip ahead, three times faster than '^'.
 _DIRECTIVE = re.compile(
-    rb"\n[ \t]*#[ \t]*(include_next|include|import|define|undef"
+    rb"\n[ \t]*(?:#|%:|\?\?=)[ \t]*(include_next|include|import|define|undef"
     rb"|ifndef|ifdef|if|elifndef|elifdef|elif|else|endif)\b"
     rb"([^\\\n]*(?:\\(?:\r?\n|.)[^\\\n]*)*)"
 )
@@ -44,13 +45,11 @@ _MACRO_NAME = re.compile(r"\s*([^\W\d]\w*)(\()?")
 # '#ifndef G' or '#if !defined(G)': the opening of an include guard if '#define G' follows.
 _GUARD = re.compile(r"\s*(?:!\s*defined\s*(?:\(\s*(\w+)\s*\)|(\w+)))\s*(?://.*|/\*.*)?$")
 _IFNDEF = re.compile(r"\s*(\w+)")
-# What hides a directive from the line-start regular expression or fakes one (digraph '%:',
-# trigraph '??=', a comment before '#', a spliced directive name, a raw string's lines): where any
-# of it occurs the file's group nesting is not trusted.  Each expression is only tried where a
-# plain search finds the text it needs: far cheaper than running it over every file.
+# What hides a directive from the line-start regular expression or fakes one (a comment before
+# '#', a spliced directive name, a raw string's lines): where any of it occurs the file's group
+# nesting is not trusted.  Each expression is only tried where a plain search finds the text it
+# needs: far cheaper than running it over every file.
 _TRICKY = (
-    (b"%:", None),
-    (b"??=", None),
     (b"*/", re.compile(rb"\*/[ \t]*#")),
     (b"\\", re.compile(rb"\n[ \t]*#[ \t]*\w*\\\r?\n")),
     (b'R"', re.compile(rb'R"[^"\s()\\]{0,16}\(')),
@@ -181,36 +180,36 @@ class _Groups:
     def __init__(self, data: bytes, chains: list[list[str | None]]) -> None:
         self._open: list[list] = []  # per group: [number, branch, include guard or ""]
         self._chains = chains  # each group's conditions (``Facts.groups``)
-        self._candidate = ""  # the G of an '#ifndef G' that has just opened a group
+        self.candidate = ""  # the G of an '#ifndef G' that the previous directive was
         self._frames: tuple[Frame, ...] | None = ()
-        self._after = 0  # where the previous directive ended
-        self.trusted = not any(
-            needle in data and (tricky is None or tricky.search(data)) for needle, tricky in _TRICKY
-        )
+        self._after = 0  # where the previous conditional directive ended
+        self.trusted = not any(needle in data and tricky.search(data) for needle, tricky in _TRICKY)
 
     def see(self, start: int, end: int, name: str, rest: str, data: bytes) -> None:
-        """Follow one directive, found at ``data[start:end]``."""
-        opened = data.rfind(b"/*", self._after, start)
-        if opened >= 0 and data.find(b"*/", opened, start) < 0:
-            self.trusted = False  # a block comment may hide this line: it may be no directive
-        self._after = end
-        candidate, self._candidate = self._candidate, ""
+        """Follow a conditional directive or a ``#define``, found at ``data[start:end]``.
+
+        Any other directive only clears ``candidate`` (it comes between '#ifndef G' and
+        '#define G', which then guard nothing).
+        """
+        candidate, self.candidate = self.candidate, ""
         if name == "define":
-            if candidate and (defined := _IFNDEF.match(rest)) and defined.group(1) == candidate:
+            defined = _IFNDEF.match(rest) if candidate else None
+            if defined and defined.group(1) == candidate and self._bare(start, data):
                 self._open[-1][2] = candidate
                 self._frames = None
             return
-        if name not in _CONDITIONALS:
-            return
+        if not self._bare(start, data):
+            self.trusted = False
+        self._after = end
         self._frames = None
         if name.startswith("if"):
             self._open.append([len(self._chains), 0, ""])
             self._chains.append([_condition(name, rest)])
             guard = _GUARD.match(rest) if name == "if" else None
             if guard is not None:
-                self._candidate = guard.group(1) or guard.group(2)
+                self.candidate = guard.group(1) or guard.group(2)
             elif name == "ifndef" and (ifndef := _IFNDEF.match(rest)) is not None:
-                self._candidate = ifndef.group(1)
+                self.candidate = ifndef.group(1)
         elif not self._open:
             self.trusted = False  # an '#else' or '#endif' without '#if'
         elif name == "endif":
@@ -219,6 +218,12 @@ class _Groups:
             self._open[-1][1] += 1
             self._open[-1][2] = ""  # past the guarded branch
             self._chains[self._open[-1][0]].append(_condition(name, rest))
+
+    def _bare(self, start: int, data: bytes) -> bool:
+        """Whether no block comment opened since the previous conditional directive is still
+        open at ``start`` (else the line may be commented out: no directive at all)."""
+        opened = data.rfind(b"/*", self._after, start)
+        return opened < 0 or data.find(b"*/", opened, start) >= 0
 
     @property
     def frames(self) -> tuple[Frame, ...]:
@@ -247,7 +252,10 @@ def scan(data: bytes) -> Facts:
     groups = _Groups(data, facts.groups)
     line, counted = 0, 0
     for offset, end, name, rest in _logical_lines(data):
-        groups.see(offset, end, name, rest, data)
+        if name == "define" or name in _CONDITIONALS:
+            groups.see(offset, end, name, rest, data)
+        else:
+            groups.candidate = ""
         if name == "define":
             key = (rest, groups.frames)
             if key not in unique:
