@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from include_server.analysis.lexer import Facts, Frame, Macro, tokenize
@@ -60,6 +61,16 @@ MAX_HYPOTHESES = 8  # combinations of macro states tried for one condition
 CONDITION_STEPS = 2000  # expansion steps for all combinations: a costly condition stays undecided
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A condition's value (None: undecided) and the names it read, by whether they kept their
+    command-line state (no file reached defines or undefines them) or not."""
+
+    value: bool | None
+    constant: frozenset[str]
+    varying: frozenset[str]
+
+
 class Conditions:
     """The conditions of one walk round, decided against the files it has reached."""
 
@@ -69,20 +80,24 @@ class Conditions:
         defined_in_files: Callable[[str], bool],
         undefined_in_files: Callable[[str], bool],
         definitions: Callable[[str], Sequence[Macro]],
-        undecided: set[str],
+        remembered: dict[str, Decision],
     ) -> None:
         """``definitions(name)`` are the name's possible definitions (the walk's lookup).
 
-        ``undecided`` are conditions an earlier round of the walk could not decide, and this one
-        adds to: with more files reached a condition can only lose states to agree on, so they
-        stay undecided (while a decided one is decided again every round).
+        ``remembered`` holds decisions of earlier rounds and walks with the same command line,
+        and receives this one's.  One is taken again while the names it read are still constant
+        or not as they were: a decision that read only constant names depends on nothing else
+        (a name read that is not constant is looked up, so its decision is made anew every
+        round); an undecided condition is always a safe answer.
         """
         self._cmdline = cmdline
         self._defined_in_files = defined_in_files
         self._undefined_in_files = undefined_in_files
         self._definitions = definitions
-        self._values: dict[str, bool | None] = dict.fromkeys(undecided)
-        self._undecided = undecided
+        self._remembered = remembered
+        self._values: dict[str, bool | None] = {}
+        self._constants: dict[str, bool] = {}
+        self._reads: list[tuple[set[str], set[str]]] = []  # per decision under way: what it read
         self._state_cache: dict[str, list[tuple[Macro, ...]]] = {}
         self._busy: set[str] = set()  # names and conditions being decided (cycles stay undecided)
         self._left = CONDITION_STEPS  # expansion steps left for the condition being decided
@@ -103,14 +118,26 @@ class Conditions:
             return self._values[condition]
         if condition in self._busy:
             return None
+        known = self._remembered.get(condition)
+        if known is not None and self._still(known):
+            self._values[condition] = known.value
+            return known.value
         self._busy.add(condition)
+        self._reads.append((set(), set()))
         try:
             found = self._values[condition] = self._evaluate(condition)
         finally:
             self._busy.discard(condition)
-        if found is None:
-            self._undecided.add(condition)
+            constant, varying = self._reads.pop()
+        if found is None or not varying:
+            self._remembered[condition] = Decision(found, frozenset(constant), frozenset(varying))
         return found
+
+    def _still(self, known: Decision) -> bool:
+        """Whether the names a remembered decision read are still constant or not as they were."""
+        return all(self._constant(name) for name in known.constant) and not any(
+            self._constant(name) for name in known.varying
+        )
 
     def _evaluate(self, condition: str) -> bool | None:
         """The condition's value under every combination of states of the macros it reads, if
@@ -194,11 +221,14 @@ class Conditions:
 
     def _constant(self, name: str) -> bool:
         """Whether the name keeps its command-line state: no file reached (un)defines it."""
-        return (
-            name not in self._cmdline.undefs
-            and not self._defined_in_files(name)
-            and not self._undefined_in_files(name)
-        )
+        found = self._constants.get(name)
+        if found is None:
+            found = self._constants[name] = (
+                name not in self._cmdline.undefs
+                and not self._defined_in_files(name)
+                and not self._undefined_in_files(name)
+            )
+        return found
 
     def _states(self, name: str, tested: bool) -> list[tuple[Macro, ...]]:
         """Every state ``name`` can be in where a condition reads it: its command-line one if it
@@ -207,6 +237,8 @@ class Conditions:
         A function-like macro that ``defined`` does not test is never undefined where it counts:
         called, the compile would stop ('0 ('); not called, it is 0 either way.
         """
+        if self._reads:
+            self._reads[-1][0 if self._constant(name) else 1].add(name)
         found = self._state_cache.get(name)
         if found is None:
             found = self._state_cache[name] = self._all_states(name)

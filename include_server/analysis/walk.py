@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from include_server.analysis.conditions import Conditions
+from include_server.analysis.conditions import Conditions, Decision
 from include_server.analysis.lexer import Directive, Facts, Frame, Macro
 from include_server.analysis.macros import Expander, Overflow, header_names, spelled_names
 from include_server.analysis.search import Context, find
@@ -59,11 +59,13 @@ class Memo:
         self.epoch = -1
         self.edges: dict[tuple[int, Node], tuple[Facts, Edges]] = {}
         self.evaluations: dict[tuple[str, ...], list[Evaluation]] = {}
+        self.decisions: dict[int, dict[str, Decision]] = {}  # per search context (command line)
 
     def check(self, epoch: int) -> None:
         """Forget resolutions made against an older view of the file system."""
         if epoch != self.epoch:
             self.edges.clear()
+            self.decisions.clear()
             self.epoch = epoch
 
 
@@ -85,7 +87,6 @@ class Walk:
         self.fallbacks: dict[str, bool] = {}
         self._queue: list[Node] = []
         self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
-        self._undecided: set[str] = set()
         self._conditions = self._decider()
 
     def run(self, roots: list[Node]) -> None:
@@ -262,7 +263,8 @@ class Walk:
 
     def _decider(self) -> Conditions:
         """Conditions decided against the files reached so far (a new one every round)."""
-        return Conditions(self.ctx.cmdline, self.defined, self.undone, self.lookup, self._undecided)
+        remembered = self.memo.decisions.setdefault(self.ctx_id, {})
+        return Conditions(self.ctx.cmdline, self.defined, self.undone, self.lookup, remembered)
 
     def lookup(self, name: str) -> tuple[Macro, ...]:
         """Every definition of ``name`` in the files reached (and on the command line), but for
@@ -312,15 +314,25 @@ class Walk:
 
         expander = Expander(recording, undone)
         try:
+            if any(self._outgrown(ev) for ev in variants):
+                raise Overflow
             names = frozenset(header_names(directive.tokens, expander))
             overflowed = False
         except Overflow:
             names = frozenset(spelled_names(directive.tokens, recording))
             overflowed = True
-        ev = Evaluation(consulted, guards, names, overflowed, expander.steps)
+        steps = max(expander.steps, EXPENSIVE) if overflowed else expander.steps
+        ev = Evaluation(consulted, guards, names, overflowed, steps)
         variants.insert(0, ev)
         del variants[MAX_EVAL_VARIANTS:]
         return self._checked(node, directive, ev)
+
+    def _outgrown(self, ev: Evaluation) -> bool:
+        """Whether an expansion that overflowed would only have more to do now: every macro it
+        consulted keeps all those definitions (and the expansion would overflow again)."""
+        return ev.overflowed and all(
+            frozenset(self.lookup(n)) >= defs for n, defs in ev.consulted.items()
+        )
 
     def _checked(self, node: Node, directive: Directive, ev: Evaluation) -> frozenset:
         """Note whether the expansion fell back to spelled names (see ``macros.spelled_names``)."""
