@@ -99,7 +99,9 @@ class Conditions:
         self._constants: dict[str, bool] = {}
         self._reads: list[tuple[set[str], set[str]]] = []  # per decision under way: what it read
         self._state_cache: dict[str, list[tuple[Macro, ...]]] = {}
-        self._busy: set[str] = set()  # names and conditions being decided (cycles stay undecided)
+        # Conditions being decided and names being looked up: met again, they stay undecided.
+        self._deciding: set[str] = set()
+        self._looking_up: set[str] = set()
         self._left = CONDITION_STEPS  # expansion steps left for the condition being decided
 
     def possible(self, groups: list[list[str | None]], frames: tuple[Frame, ...]) -> bool:
@@ -116,18 +118,18 @@ class Conditions:
         """True or False when the condition is decided, None when it is not."""
         if condition in self._values:
             return self._values[condition]
-        if condition in self._busy:
+        if condition in self._deciding:
             return None
         known = self._remembered.get(condition)
         if known is not None and self._still(known):
             self._values[condition] = known.value
             return known.value
-        self._busy.add(condition)
+        self._deciding.add(condition)
         self._reads.append((set(), set()))
         try:
             found = self._values[condition] = self._evaluate(condition)
         finally:
-            self._busy.discard(condition)
+            self._deciding.discard(condition)
             constant, varying = self._reads.pop()
         if found is None or not varying:
             self._remembered[condition] = Decision(found, frozenset(constant), frozenset(varying))
@@ -257,15 +259,15 @@ class Conditions:
         return seen.pop() != negated if len(seen) == 1 else None
 
     def _all_states(self, name: str) -> list[tuple[Macro, ...]]:
-        if name in _DYNAMIC or name.startswith("__has_") or name in self._busy:
+        if name in _DYNAMIC or name.startswith("__has_") or name in self._looking_up:
             raise _Undecidable
         if self._constant(name):
             return [tuple(self._cmdline.macros.get(name, ()))]
-        self._busy.add(name)
+        self._looking_up.add(name)
         try:
             defs = self._definitions(name)
         finally:
-            self._busy.discard(name)
+            self._looking_up.discard(name)
         contents = {(m.params, m.variadic, m.text): m for m in defs}
         return [()] + [(m,) for m in contents.values()]
 
