@@ -93,6 +93,9 @@ class Walk:
         """Walk from the roots until no computed include names a file not yet reached."""
         with _collector_paused():
             self._run(roots)
+        # The conditions hold this walk's methods: let go of them, so that the walk is freed once
+        # done with, not at the next full collection (a cycle through a large heap).
+        del self._conditions
 
     def _run(self, roots: list[Node]) -> None:
         for node in roots:
