@@ -152,20 +152,19 @@ def tokenize(text: str) -> list[str]:
 def _logical_lines(data: bytes) -> Iterator[tuple[int, int, str, str]]:
     """Yield (offset of the newline before it, its end, directive name, rest of the line)."""
     for m in _DIRECTIVE.finditer(data):
-        rest = m.group(2)
-        end = m.end()
+        name, rest = m.groups()
+        start, end = m.span()
         if b"\\" in rest:
             rest = _SPLICE.sub(b"", rest)
         if b"/*" in rest and _open_comment(rest):
             # A block comment spanning lines is one blank: the directive goes on after it.
-            close = data.find(b"*/", m.end())
+            close = data.find(b"*/", end)
             close = len(data) if close < 0 else close + 2
             nl = data.find(b"\n", close)
+            rest += b" " + data[end : len(data) if nl < 0 else nl]
             end = len(data) if nl < 0 else nl
-            rest += b" " + data[m.end() : end]
-        name = _NAMES[m.group(1)]
-        text = "" if name in _BARE else rest.decode("utf-8", "surrogateescape")
-        yield m.start(), end, name, text
+        name = _NAMES[name]
+        yield start, end, name, "" if name in _BARE else rest.decode("utf-8", "surrogateescape")
 
 
 def _open_comment(rest: bytes) -> bool:
@@ -227,12 +226,17 @@ class _Groups:
 
     @property
     def frames(self) -> tuple[Frame, ...]:
-        """The open groups, each with the include guard whose guarded lines hold it."""
+        """The open groups, each with the include guard whose guarded lines hold it.
+
+        An include guard's own group is left out: its condition ('!defined G', G defined by the
+        file itself) is never decided, and leaving a group out only keeps more possible.
+        """
         if self._frames is None:
             frames: list[Frame] = []
             guard = ""
             for number, branch, opened in self._open:
-                frames.append(((guard, number), branch))
+                if not opened:
+                    frames.append(((guard, number), branch))
                 guard = guard or opened
             self._frames = tuple(frames)
         return self._frames
