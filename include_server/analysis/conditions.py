@@ -61,14 +61,19 @@ MAX_HYPOTHESES = 8  # combinations of macro states tried for one condition
 CONDITION_STEPS = 2000  # expansion steps for all combinations: a costly condition stays undecided
 
 
+MAX_DECISIONS = 4  # decisions remembered per condition (the names it reads in other states)
+States = tuple[tuple[Macro, ...], ...]
+
+
 @dataclass(frozen=True)
 class Decision:
-    """A condition's value (None: undecided) and the names it read, by whether they kept their
-    command-line state (no file reached defines or undefines them) or not."""
+    """A condition's value (None: undecided) and what it read: the states each name was in
+    (None for a name whose states are not known, see ``_all_states``), and which of the names
+    kept their command-line state (no file reached defined or undefined them)."""
 
     value: bool | None
+    states: tuple[tuple[str, States | None], ...]
     constant: frozenset[str]
-    varying: frozenset[str]
 
 
 class Conditions:
@@ -80,15 +85,16 @@ class Conditions:
         defined_in_files: Callable[[str], bool],
         undefined_in_files: Callable[[str], bool],
         definitions: Callable[[str], Sequence[Macro]],
-        remembered: dict[str, Decision],
+        remembered: dict[str, list[Decision]],
     ) -> None:
         """``definitions(name)`` are the name's possible definitions (the walk's lookup).
 
         ``remembered`` holds decisions of earlier rounds and walks with the same command line,
-        and receives this one's.  One is taken again while the names it read are still constant
-        or not as they were: a decision that read only constant names depends on nothing else
-        (a name read that is not constant is looked up, so its decision is made anew every
-        round); an undecided condition is always a safe answer.
+        newest first, and receives this one's.  One is taken again while it holds (``_still``):
+        checking costs a lookup per name read at most, far less than expanding the condition
+        under every combination of states.  Walks read most conditions both before and after
+        they reach the files that define their names, so each condition keeps a few decisions,
+        not just the last.
         """
         self._cmdline = cmdline
         self._defined_in_files = defined_in_files
@@ -97,8 +103,8 @@ class Conditions:
         self._remembered = remembered
         self._values: dict[str, bool | None] = {}
         self._constants: dict[str, bool] = {}
-        self._reads: list[tuple[set[str], set[str]]] = []  # per decision under way: what it read
-        self._state_cache: dict[str, list[tuple[Macro, ...]]] = {}
+        self._reads: list[dict[str, States | None]] = []  # per decision under way: what it read
+        self._state_cache: dict[str, States] = {}
         # Conditions being decided and names being looked up: met again, they stay undecided.
         self._deciding: set[str] = set()
         self._looking_up: set[str] = set()
@@ -120,26 +126,43 @@ class Conditions:
             return self._values[condition]
         if condition in self._deciding:
             return None
-        known = self._remembered.get(condition)
-        if known is not None and self._still(known):
-            self._values[condition] = known.value
-            return known.value
         self._deciding.add(condition)
-        self._reads.append((set(), set()))
         try:
-            found = self._values[condition] = self._evaluate(condition)
+            found = self._values[condition] = self._decide(condition)
         finally:
             self._deciding.discard(condition)
-            constant, varying = self._reads.pop()
-        if found is None or not varying:
-            self._remembered[condition] = Decision(found, frozenset(constant), frozenset(varying))
         return found
 
-    def _still(self, known: Decision) -> bool:
-        """Whether the names a remembered decision read are still constant or not as they were."""
-        return all(self._constant(name) for name in known.constant) and not any(
-            self._constant(name) for name in known.varying
-        )
+    def _decide(self, condition: str) -> bool | None:
+        """A remembered decision that still holds, else a new one (then remembered)."""
+        known = self._remembered.setdefault(condition, [])
+        for decision in known:
+            if self._still(decision):
+                return decision.value
+        self._reads.append({})
+        try:
+            found = self._evaluate(condition)
+        finally:
+            reads = self._reads.pop()
+        constant = frozenset(name for name in reads if self._constant(name))
+        known.insert(0, Decision(found, tuple(reads.items()), constant))
+        del known[MAX_DECISIONS:]
+        return found
+
+    def _still(self, decision: Decision) -> bool:
+        """Whether a remembered decision holds.
+
+        A decided one holds while the names it read are in the states it saw: its value is a
+        function of them (a name whose states are not known leaves a condition undecided).  An
+        undecided one, always a safe answer, holds while the names are constant or not as they
+        were: comparing their states would cost lookups (and expansions where they differ) for a
+        condition that mostly stays undecided.
+        """
+        if decision.value is None:
+            return all(
+                self._constant(name) == (name in decision.constant) for name, _ in decision.states
+            )
+        return all(self._known_states(name) == states for name, states in decision.states)
 
     def _evaluate(self, condition: str) -> bool | None:
         """The condition's value under every combination of states of the macros it reads, if
@@ -232,18 +255,18 @@ class Conditions:
             )
         return found
 
-    def _states(self, name: str, tested: bool) -> list[tuple[Macro, ...]]:
+    def _states(self, name: str, tested: bool) -> States:
         """Every state ``name`` can be in where a condition reads it: its command-line one if it
         is constant, else undefined (``()``) or any of its possible definitions.
 
         A function-like macro that ``defined`` does not test is never undefined where it counts:
         called, the compile would stop ('0 ('); not called, it is 0 either way.
         """
+        found = self._known_states(name)
         if self._reads:
-            self._reads[-1][0 if self._constant(name) else 1].add(name)
-        found = self._state_cache.get(name)
+            self._reads[-1][name] = found
         if found is None:
-            found = self._state_cache[name] = self._all_states(name)
+            raise _Undecidable
         if not tested and len(found) > 1 and all(s and s[0].params is not None for s in found[1:]):
             return found[1:]
         return found
@@ -258,18 +281,29 @@ class Conditions:
             return None
         return seen.pop() != negated if len(seen) == 1 else None
 
-    def _all_states(self, name: str) -> list[tuple[Macro, ...]]:
+    def _known_states(self, name: str) -> States | None:
+        """``_all_states``, None where they are not known (not kept: that depends on what is
+        being decided)."""
+        found = self._state_cache.get(name)
+        if found is None:
+            try:
+                found = self._state_cache[name] = self._all_states(name)
+            except _Undecidable:
+                return None
+        return found
+
+    def _all_states(self, name: str) -> States:
         if name in _DYNAMIC or name.startswith("__has_") or name in self._looking_up:
             raise _Undecidable
         if self._constant(name):
-            return [tuple(self._cmdline.macros.get(name, ()))]
+            return (tuple(self._cmdline.macros.get(name, ())),)
         self._looking_up.add(name)
         try:
             defs = self._definitions(name)
         finally:
             self._looking_up.discard(name)
         contents = {(m.params, m.variadic, m.text): m for m in defs}
-        return [()] + [(m,) for m in contents.values()]
+        return ((), *((m,) for m in contents.values()))
 
 
 def _tested(toks: list[str]) -> set[str]:

@@ -59,7 +59,7 @@ class Memo:
         self.epoch = -1
         self.edges: dict[tuple[int, Node], tuple[Facts, Edges]] = {}
         self.evaluations: dict[tuple[str, ...], list[Evaluation]] = {}
-        self.decisions: dict[int, dict[str, Decision]] = {}  # per search context (command line)
+        self.decisions: dict[int, dict[str, list[Decision]]] = {}  # per context (command line)
 
     def check(self, epoch: int) -> None:
         """Forget resolutions made against an older view of the file system."""

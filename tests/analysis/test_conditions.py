@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from include_server.analysis.conditions import Conditions, Decision
 from include_server.analysis.lexer import scan
 
@@ -19,7 +21,9 @@ CONFIG = (  # a file reached: Boost.Preprocessor's style of configuration
 )
 
 
-def _conditions(files: str = CONFIG, remembered: dict[str, Decision] | None = None) -> Conditions:
+def _conditions(
+    files: str = CONFIG, remembered: dict[str, list[Decision]] | None = None
+) -> Conditions:
     cmdline = scan(CMDLINE.encode())
     facts = scan(files.encode())
     decide: Conditions
@@ -74,15 +78,18 @@ def test_conditions_on_what_files_define_stay_undecided() -> None:
     assert decide.value("TWO == 1 || TWO == 0") is True  # its other body is set aside
 
 
-def test_undecided_conditions_are_remembered_only_while_their_names_vary() -> None:
-    remembered: dict[str, Decision] = {}
-    assert _conditions(remembered=remembered).value("defined(FEATURE) || LEVEL") is True
-    assert "defined(FEATURE) || LEVEL" not in remembered  # read FEATURE: decided again each time
+def test_decisions_are_taken_again_while_their_names_are_in_the_same_states() -> None:
+    remembered: dict[str, list[Decision]] = {}
     assert _conditions(remembered=remembered).value("VARIES") is None
-    assert remembered["VARIES"].varying == {"VARIES"}
+    assert [d.value for d in remembered["VARIES"]] == [None]
     # In a unit where no file defines VARIES it keeps its command-line state (undefined): the
-    # remembered answer is not taken, the condition is decided again.
+    # remembered answer does not hold, the condition is decided again, and both are kept.
     assert _conditions("", remembered).value("VARIES") is False
+    assert [d.value for d in remembered["VARIES"]] == [False, None]
+    remembered["VARIES"][1] = replace(remembered["VARIES"][1], value=True)  # mark it
+    assert _conditions(remembered=remembered).value("VARIES") is True  # taken again as it is
+    assert _conditions("", remembered).value("VARIES") is False
+    assert len(remembered["VARIES"]) == 2
 
 
 def test_group_nesting_is_not_trusted_where_a_comment_may_hide_a_directive() -> None:
