@@ -85,7 +85,8 @@ class Walk:
         self.gave_up: str | None = None
         # Computed includes ("file:line") whose last evaluation fell back to spelled names.
         self.fallbacks: dict[str, bool] = {}
-        self._queue: list[Node] = []
+        # Nodes to visit, and includes to decide: (target, None) or (target, (includer, places)).
+        self._stack: list[tuple[Node, tuple[Node, Facts, Places] | None]] = []
         self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
         self._conditions = self._decider()
 
@@ -114,41 +115,55 @@ class Walk:
     def _push(self, node: Node) -> None:
         if node not in self.visited:
             self.visited[node] = None
-            self._queue.append(node)
+            self._stack.append((node, None))
 
     def _drain(self) -> None:
-        """Breadth-first over literal includes, memoised per (context, node)."""
-        queue = self._queue
-        while queue:
-            node = queue.pop()
-            facts = self.store.facts(self.snap, node[0])
-            if facts is None:
-                continue
-            self.paths.add(node[0])
-            if not facts.uses_next:
-                node = (node[0], -1)
-            cached = self.memo.edges.get((self.ctx_id, node))
-            if cached is not None and cached[0] is facts:
-                edges = cached[1]
-            else:  # first sight, or the file changed during this very walk
-                edges = self._edges(node, facts)
-                self.memo.edges[(self.ctx_id, node)] = (facts, edges)
-            for target, places in zip(edges.targets, edges.places, strict=True):
-                if target in self.visited:
+        """Depth-first over literal includes, in the order a compile reads them.
+
+        An include is decided when the walk gets to it, after the files included before it in
+        its file (and everything they include), as a compile would: most conditions test macros
+        that an earlier include defines (a configuration header, glibc's <features.h>), and
+        decided before that file is reached they would wrongly read as decided false, to be
+        taken back only at the end of the round.
+        """
+        stack = self._stack
+        while stack:
+            node, include = stack.pop()
+            if include is not None:
+                if node in self.visited:
                     continue
-                if self._taken(facts, places):
-                    self.visited[target] = None
-                    queue.append(target)
-                else:
-                    self.deferred[(node, target)] = (facts, places)
-            for directive, places in zip(edges.computed, edges.computed_places, strict=True):
-                self.computed[(node, directive)] = (facts, places)
-            for directive in edges.computed_probes:
-                self.computed_probes[(node, directive)] = None
-            for path in edges.probed:
-                self.probed[path] = None
-            for path in edges.absent:
-                self.absent[path] = None
+                includer, facts, places = include
+                if not self._taken(facts, places):
+                    self.deferred[(includer, node)] = (facts, places)
+                    continue
+                self.visited[node] = None
+            self._visit(node)
+
+    def _visit(self, node: Node) -> None:
+        """Reach one file: note its includes (resolved once per context and node) and probes."""
+        facts = self.store.facts(self.snap, node[0])
+        if facts is None:
+            return
+        self.paths.add(node[0])
+        if not facts.uses_next:
+            node = (node[0], -1)
+        cached = self.memo.edges.get((self.ctx_id, node))
+        if cached is not None and cached[0] is facts:
+            edges = cached[1]
+        else:  # first sight, or the file changed during this very walk
+            edges = self._edges(node, facts)
+            self.memo.edges[(self.ctx_id, node)] = (facts, edges)
+        for target, places in zip(reversed(edges.targets), reversed(edges.places), strict=True):
+            if target not in self.visited:
+                self._stack.append((target, (node, facts, places)))
+        for directive, places in zip(edges.computed, edges.computed_places, strict=True):
+            self.computed[(node, directive)] = (facts, places)
+        for directive in edges.computed_probes:
+            self.computed_probes[(node, directive)] = None
+        for path in edges.probed:
+            self.probed[path] = None
+        for path in edges.absent:
+            self.absent[path] = None
 
     def _taken(self, facts: Facts, places: Places) -> bool:
         """Whether a compile can reach one of the places (see ``conditions``)."""
