@@ -26,6 +26,7 @@ Node = tuple[str, int]
 EXPENSIVE = 20_000  # expansion steps past which a computed include waits for a quiet round
 Places = tuple[tuple[Frame, ...], ...]  # the frames of every place a directive appears at
 MAX_EVAL_VARIANTS = 16  # memoised evaluations kept per computed include
+ALWAYS: Places = ((),)  # the places of an include that appears outside every conditional group
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Edges:
     """What one file leads to under one search context."""
 
     targets: tuple[Node, ...]
-    places: tuple[Places, ...]  # for each target, where the includes leading to it are
+    places: tuple[Places, ...]  # for each target, where the includes leading to it are (ALWAYS)
     computed: tuple[Directive, ...]
     computed_places: tuple[Places, ...]
     probed: tuple[str, ...]  # files found by literal __has_include: shipped, not walked
@@ -133,7 +134,7 @@ class Walk:
                 if node in self.visited:
                     continue
                 includer, facts, places = include
-                if not self._taken(facts, places):
+                if places is not ALWAYS and not self._taken(facts, places):
                     self.deferred[(includer, node)] = (facts, places)
                     continue
                 self.visited[node] = None
@@ -194,7 +195,7 @@ class Walk:
                 computed_probes.append(directive)
         return Edges(
             tuple(targets),
-            tuple(tuple(places) for places in targets.values()),
+            tuple(ALWAYS if () in places else tuple(places) for places in targets.values()),
             tuple(computed),
             tuple(computed_places),
             tuple(dict.fromkeys(probed)),
