@@ -125,7 +125,8 @@ class Walk:
         its file (and everything they include), as a compile would: most conditions test macros
         that an earlier include defines (a configuration header, glibc's <features.h>), and
         decided before that file is reached they would wrongly read as decided false, to be
-        taken back only at the end of the round.
+        taken back only at the end of the round.  An include that needs no decision (``ALWAYS``)
+        is marked reached as soon as its file is: no stack entry of its own to pop and check.
         """
         stack = self._stack
         while stack:
@@ -134,7 +135,7 @@ class Walk:
                 if node in self.visited:
                     continue
                 includer, facts, places = include
-                if places is not ALWAYS and not self._taken(facts, places):
+                if not self._taken(facts, places):
                     self.deferred[(includer, node)] = (facts, places)
                     continue
                 self.visited[node] = None
@@ -154,9 +155,16 @@ class Walk:
         else:  # first sight, or the file changed during this very walk
             edges = self._edges(node, facts)
             self.memo.edges[(self.ctx_id, node)] = (facts, edges)
-        for target, places in zip(reversed(edges.targets), reversed(edges.places), strict=True):
-            if target not in self.visited:
-                self._stack.append((target, (node, facts, places)))
+        pending: list[tuple[Node, tuple[Node, Facts, Places] | None]] = []
+        for target, places in zip(edges.targets, edges.places, strict=True):
+            if target in self.visited:
+                continue
+            if places is ALWAYS:
+                self.visited[target] = None
+                pending.append((target, None))
+            else:
+                pending.append((target, (node, facts, places)))
+        self._stack.extend(reversed(pending))  # the first include on top
         for directive, places in zip(edges.computed, edges.computed_places, strict=True):
             self.computed[(node, directive)] = (facts, places)
         for directive in edges.computed_probes:
