@@ -114,8 +114,9 @@ class Conditions:
         """Whether a compile can take every branch of ``frames`` (conditions in ``groups``)."""
         for (_, number), branch in frames:
             chain = groups[number]
-            if any(self.value(cond) is True for cond in chain[:branch] if cond is not None):
-                return False  # an earlier branch is taken
+            for earlier in range(branch):
+                if chain[earlier] is not None and self.value(chain[earlier]) is True:
+                    return False  # an earlier branch is taken
             if chain[branch] is not None and self.value(chain[branch]) is False:
                 return False
         return True
@@ -158,11 +159,14 @@ class Conditions:
         were: comparing their states would cost lookups (and expansions where they differ) for a
         condition that mostly stays undecided.
         """
-        if decision.value is None:
-            return all(
-                self._constant(name) == (name in decision.constant) for name, _ in decision.states
-            )
-        return all(self._known_states(name) == states for name, states in decision.states)
+        undecided = decision.value is None
+        for name, states in decision.states:
+            if undecided:
+                if self._constant(name) != (name in decision.constant):
+                    return False
+            elif self._known_states(name) != states:
+                return False
+        return True
 
     def _evaluate(self, condition: str) -> bool | None:
         """The condition's value under every combination of states of the macros it reads, if

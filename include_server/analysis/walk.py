@@ -313,11 +313,11 @@ class Walk:
 
     def defined(self, name: str) -> bool:
         """Whether a file reached #defines ``name`` (in any branch)."""
-        return any(path in self.paths for path in self.store.macro_index.get(name, ()))
+        return not self.paths.isdisjoint(self.store.macro_index.get(name, ()))
 
     def undone(self, name: str) -> bool:
         """Whether a file reached #undefs ``name``."""
-        return any(path in self.paths for path in self.store.undef_index.get(name, ()))
+        return not self.paths.isdisjoint(self.store.undef_index.get(name, ()))
 
     def _names(self, node: Node, directive: Directive) -> frozenset[tuple[str, str]]:
         """The header names a computed include or probe can form, memoised by consulted macros."""
