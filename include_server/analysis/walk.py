@@ -26,15 +26,16 @@ Node = tuple[str, int]
 EXPENSIVE = 20_000  # expansion steps past which a computed include waits for a quiet round
 Places = tuple[tuple[Frame, ...], ...]  # the frames of every place a directive appears at
 MAX_EVAL_VARIANTS = 16  # memoised evaluations kept per computed include
-ALWAYS: Places = ((),)  # the places of an include that appears outside every conditional group
+# Where the includes leading to a target are (their file, its facts, the frames of each place),
+# None for an include outside every conditional group: it needs no decision.
+Include = tuple[Node, Facts, Places]
 
 
 @dataclass(frozen=True)
 class Edges:
     """What one file leads to under one search context."""
 
-    targets: tuple[Node, ...]
-    places: tuple[Places, ...]  # for each target, where the includes leading to it are (ALWAYS)
+    links: tuple[tuple[Node, Include | None], ...]  # each target, in include order
     computed: tuple[Directive, ...]
     computed_places: tuple[Places, ...]
     probed: tuple[str, ...]  # files found by literal __has_include: shipped, not walked
@@ -87,7 +88,7 @@ class Walk:
         # Computed includes ("file:line") whose last evaluation fell back to spelled names.
         self.fallbacks: dict[str, bool] = {}
         # Nodes to visit, and includes to decide: (target, None) or (target, (includer, places)).
-        self._stack: list[tuple[Node, tuple[Node, Facts, Places] | None]] = []
+        self._stack: list[tuple[Node, Include | None]] = []
         self._lookup_cache: dict[str, tuple[Macro, ...]] = {}
         self._conditions = self._decider()
 
@@ -125,8 +126,8 @@ class Walk:
         its file (and everything they include), as a compile would: most conditions test macros
         that an earlier include defines (a configuration header, glibc's <features.h>), and
         decided before that file is reached they would wrongly read as decided false, to be
-        taken back only at the end of the round.  An include that needs no decision (``ALWAYS``)
-        is marked reached as soon as its file is: no stack entry of its own to pop and check.
+        taken back only at the end of the round.  An include that needs no decision is marked
+        reached as soon as its file is: no stack entry of its own to pop and check.
         """
         stack = self._stack
         while stack:
@@ -155,15 +156,13 @@ class Walk:
         else:  # first sight, or the file changed during this very walk
             edges = self._edges(node, facts)
             self.memo.edges[(self.ctx_id, node)] = (facts, edges)
-        pending: list[tuple[Node, tuple[Node, Facts, Places] | None]] = []
-        for target, places in zip(edges.targets, edges.places, strict=True):
-            if target in self.visited:
+        pending: list[tuple[Node, Include | None]] = []
+        for link in edges.links:
+            if link[0] in self.visited:
                 continue
-            if places is ALWAYS:
-                self.visited[target] = None
-                pending.append((target, None))
-            else:
-                pending.append((target, (node, facts, places)))
+            if link[1] is None:
+                self.visited[link[0]] = None
+            pending.append(link)
         self._stack.extend(reversed(pending))  # the first include on top
         for directive, places in zip(edges.computed, edges.computed_places, strict=True):
             self.computed[(node, directive)] = (facts, places)
@@ -202,8 +201,10 @@ class Walk:
             else:
                 computed_probes.append(directive)
         return Edges(
-            tuple(targets),
-            tuple(ALWAYS if () in places else tuple(places) for places in targets.values()),
+            tuple(
+                (target, None if () in places else (node, facts, tuple(places)))
+                for target, places in targets.items()
+            ),
             tuple(computed),
             tuple(computed_places),
             tuple(dict.fromkeys(probed)),
