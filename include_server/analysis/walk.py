@@ -35,7 +35,7 @@ Include = tuple[Node, Facts, Places]
 class Edges:
     """What one file leads to under one search context."""
 
-    links: tuple[tuple[Node, Include | None], ...]  # each target, in include order
+    links: tuple[tuple[Node, Include | None], ...]  # each target, the last included first
     computed: tuple[Directive, ...]
     computed_places: tuple[Places, ...]
     probed: tuple[str, ...]  # files found by literal __has_include: shipped, not walked
@@ -101,7 +101,7 @@ class Walk:
         del self._conditions
 
     def _run(self, roots: list[Node]) -> None:
-        for node in roots:
+        for node in reversed(roots):  # the first on top
             self._push(node)
         while True:
             self._drain()
@@ -116,7 +116,6 @@ class Walk:
 
     def _push(self, node: Node) -> None:
         if node not in self.visited:
-            self.visited[node] = None
             self._stack.append((node, None))
 
     def _drain(self) -> None:
@@ -126,27 +125,30 @@ class Walk:
         its file (and everything they include), as a compile would: most conditions test macros
         that an earlier include defines (a configuration header, glibc's <features.h>), and
         decided before that file is reached they would wrongly read as decided false, to be
-        taken back only at the end of the round.  An include that needs no decision is marked
-        reached as soon as its file is: no stack entry of its own to pop and check.
+        taken back only at the end of the round.  A file is marked reached when it comes off
+        the stack, so the walk lists files in the order a compile first opens them.
         """
         stack = self._stack
+        visited = self.visited
         while stack:
             node, include = stack.pop()
+            if node in visited:
+                continue
             if include is not None:
-                if node in self.visited:
-                    continue
                 includer, facts, places = include
                 if not self._taken(facts, places):
                     self.deferred[(includer, node)] = (facts, places)
                     continue
-                self.visited[node] = None
-            self._visit(node)
+            visited[node] = None
+            links = self._visit(node)
+            stack += [link for link in links if link[0] not in visited]
 
-    def _visit(self, node: Node) -> None:
-        """Reach one file: note its includes (resolved once per context and node) and probes."""
+    def _visit(self, node: Node) -> tuple[tuple[Node, Include | None], ...]:
+        """Reach one file: note its probes and computed includes; its literal includes are
+        returned (``Edges.links``, resolved once per context and node)."""
         facts = self.store.facts(self.snap, node[0])
         if facts is None:
-            return
+            return ()
         self.paths.add(node[0])
         if not facts.uses_next:
             node = (node[0], -1)
@@ -156,14 +158,6 @@ class Walk:
         else:  # first sight, or the file changed during this very walk
             edges = self._edges(node, facts)
             self.memo.edges[(self.ctx_id, node)] = (facts, edges)
-        pending: list[tuple[Node, Include | None]] = []
-        for link in edges.links:
-            if link[0] in self.visited:
-                continue
-            if link[1] is None:
-                self.visited[link[0]] = None
-            pending.append(link)
-        self._stack.extend(reversed(pending))  # the first include on top
         for directive, places in zip(edges.computed, edges.computed_places, strict=True):
             self.computed[(node, directive)] = (facts, places)
         for directive in edges.computed_probes:
@@ -172,6 +166,7 @@ class Walk:
             self.probed[path] = None
         for path in edges.absent:
             self.absent[path] = None
+        return edges.links
 
     def _taken(self, facts: Facts, places: Places) -> bool:
         """Whether a compile can reach one of the places (see ``conditions``)."""
@@ -203,7 +198,7 @@ class Walk:
         return Edges(
             tuple(
                 (target, None if () in places else (node, facts, tuple(places)))
-                for target, places in targets.items()
+                for target, places in reversed(targets.items())
             ),
             tuple(computed),
             tuple(computed_places),
@@ -261,7 +256,6 @@ class Walk:
         every computed include against the macros reached; True if it added files."""
         self._lookup_cache = {}
         self._conditions = self._decider()
-        before = len(self.visited)
         for key, (facts, places) in list(self.deferred.items()):
             if self._taken(facts, places):
                 del self.deferred[key]
@@ -271,9 +265,9 @@ class Walk:
         ]
         cheap = [key for key in computed if not self._expensive(key[1])]
         self._include_names(cheap)
-        if len(self.visited) == before:  # a quiet round: the costly ones too
+        if not self._stack:  # a quiet round: the costly ones too
             self._include_names([key for key in computed if self._expensive(key[1])])
-        return len(self.visited) > before
+        return bool(self._stack)
 
     def _expensive(self, directive: Directive) -> bool:
         """Whether the include's last evaluation was costly (it then waits for a quiet round:
