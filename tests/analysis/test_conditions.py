@@ -92,6 +92,14 @@ def test_decisions_are_taken_again_while_their_names_are_in_the_same_states() ->
     assert len(remembered["VARIES"]) == 2
 
 
+def test_group_nesting_is_not_trusted_where_a_directive_name_is_spliced() -> None:
+    text = "#ifndef G\n#define G\n#if X\n#define A 1\n  #el\\\nse\n#define B 2\n#endif\n#endif\n"
+    assert scan(text.encode()).groups == []
+    # A backslash-newline after '#' elsewhere in a line ('##' in a macro body) is no directive.
+    text = text.replace("  #el\\\nse", "#define CAT(a) a##\\\n x\n#else")
+    assert scan(text.encode()).groups == [["!defined G"], [" X", None]]
+
+
 def test_group_nesting_is_not_trusted_where_a_comment_may_hide_a_directive() -> None:
     text = "#ifndef G\n#define G\n#if X\n#define A 1\n/* old:\n#else\n*/\n#define B 2\n"
     text += "#endif\n#endif\n"
