@@ -41,6 +41,7 @@ class Edges:
     probed: tuple[str, ...]  # files found by literal __has_include: shipped, not walked
     absent: tuple[str, ...]  # paths a literal __has_include looked for and did not find
     computed_probes: tuple[Directive, ...]
+    rare: bool  # any computed include or probe (most files have none: nothing more to note)
 
 
 @dataclass
@@ -144,7 +145,7 @@ class Walk:
             stack += [link for link in links if link[0] not in visited]
 
     def _visit(self, node: Node) -> tuple[tuple[Node, Include | None], ...]:
-        """Reach one file: note its probes and computed includes; its literal includes are
+        """Reach one file: note its computed includes and probes; its literal includes are
         returned (``Edges.links``, resolved once per context and node)."""
         facts = self.store.facts(self.snap, node[0])
         if facts is None:
@@ -158,6 +159,12 @@ class Walk:
         else:  # first sight, or the file changed during this very walk
             edges = self._edges(node, facts)
             self.memo.edges[(self.ctx_id, node)] = (facts, edges)
+        if edges.rare:
+            self._note_rare(node, facts, edges)
+        return edges.links
+
+    def _note_rare(self, node: Node, facts: Facts, edges: Edges) -> None:
+        """Note a file's computed includes and probes."""
         for directive, places in zip(edges.computed, edges.computed_places, strict=True):
             self.computed[(node, directive)] = (facts, places)
         for directive in edges.computed_probes:
@@ -166,7 +173,6 @@ class Walk:
             self.probed[path] = None
         for path in edges.absent:
             self.absent[path] = None
-        return edges.links
 
     def _taken(self, facts: Facts, places: Places) -> bool:
         """Whether a compile can reach one of the places (see ``conditions``)."""
@@ -205,6 +211,7 @@ class Walk:
             tuple(dict.fromkeys(probed)),
             tuple(dict.fromkeys(absent)),
             tuple(computed_probes),
+            bool(computed or facts.probes),
         )
 
     def resolve(self, node: Node, directive: Directive) -> list[Node]:
