@@ -142,7 +142,7 @@ class Walk:
                     continue
             visited[node] = None
             links = self._visit(node)
-            stack += [link for link in links if link[0] not in visited]
+            stack += links
 
     def _visit(self, node: Node) -> tuple[tuple[Node, Include | None], ...]:
         """Reach one file: note its computed includes and probes; its literal includes are
