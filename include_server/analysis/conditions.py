@@ -57,6 +57,7 @@ _NOT_ZERO = frozenset(
 _INTEGER = re.compile(r"(0[xX][0-9a-fA-F']+|0[bB][01']+|[0-9][0-9']*)([lL]*)")
 _LOW, _HIGH = -(2**63), 2**63 - 1
 _ERROR = object()  # the outcome of a combination of states in which the compile stops
+_UNSEEN = object()  # a condition not decided yet this round
 MAX_HYPOTHESES = 8  # combinations of macro states tried for one condition
 CONDITION_STEPS = 2000  # expansion steps for all combinations: a costly condition stays undecided
 
@@ -123,8 +124,9 @@ class Conditions:
 
     def value(self, condition: str) -> bool | None:
         """True or False when the condition is decided, None when it is not."""
-        if condition in self._values:
-            return self._values[condition]
+        found = self._values.get(condition, _UNSEEN)
+        if found is not _UNSEEN:
+            return found
         if condition in self._deciding:
             return None
         self._deciding.add(condition)
@@ -136,7 +138,9 @@ class Conditions:
 
     def _decide(self, condition: str) -> bool | None:
         """A remembered decision that still holds, else a new one (then remembered)."""
-        known = self._remembered.setdefault(condition, [])
+        known = self._remembered.get(condition)
+        if known is None:
+            known = self._remembered[condition] = []
         for decision in known:
             if self._still(decision):
                 return decision.value

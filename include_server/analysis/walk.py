@@ -176,6 +176,8 @@ class Walk:
 
     def _taken(self, facts: Facts, places: Places) -> bool:
         """Whether a compile can reach one of the places (see ``conditions``)."""
+        if len(places) == 1:  # nearly always: no generator needed
+            return self._conditions.possible(facts.groups, places[0])
         return any(self._conditions.possible(facts.groups, frames) for frames in places)
 
     def _edges(self, node: Node, facts: Facts) -> Edges:
