@@ -1,14 +1,16 @@
 """Static include analysis: which files a worker needs for one compile, without preprocessing.
 
 ``Analyzer.closure(compile)`` answers with a superset of the files the real preprocessor opens
-(every branch of every conditional is followed, computed includes are expanded against every
-reachable definition), split into user files to ship and system files the worker verifies.  One
-``Analyzer`` lives as long as the server; its caches are revalidated by stat on every call, so
-headers edited or generated between (or during) builds are seen at once.
+(every branch of every conditional is followed but those whose condition is decided for the whole
+compile, computed includes are expanded against every possible definition), split into user files
+to ship and system files the worker verifies.  One ``Analyzer`` lives as long as the server; its
+caches are revalidated by stat on every call, so headers edited or generated between (or during)
+builds are seen at once.
 
-Modules: ``lexer`` (directives of one file), ``macros`` (computed includes), ``search`` (the
-compiler's search order), ``store`` (fresh stat/listing/parse caches), ``walk`` (the fixed-point
-traversal), ``paths`` (normalisation and symbolic links for the worker's tree).
+Modules: ``lexer`` (directives of one file), ``conditions`` (the ``#if`` conditions a compile
+cannot read two ways), ``macros`` (computed includes), ``search`` (the compiler's search order),
+``store`` (fresh stat/listing/parse caches), ``walk`` (the fixed-point traversal), ``paths``
+(normalisation and symbolic links for the worker's tree).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Closure:
     system_absent: list[str] = field(default_factory=list)  # absent paths in system folders
     # The stat results the analysis took of these files, so the file store need not stat again.
     stats: dict[str, os.stat_result] = field(default_factory=dict)
+    # Computed includes answered by the spelled-names fallback ("file:line"): not a proven superset.
+    fallbacks: list[str] = field(default_factory=list)
 
 
 class Analyzer:
@@ -157,4 +161,5 @@ class Analyzer:
             gave_up=gave_up,
             system_absent=[p for p in walk.absent if p.startswith(system_prefixes)],
             stats={p: st for p in (*files, *system) if (st := snap.cached(p)) is not None},
+            fallbacks=[where for where, fell in walk.fallbacks.items() if fell],
         )

@@ -120,6 +120,7 @@ class Store:
         self._facts: dict[str, tuple[Sig, Facts]] = {}
         self._checked: dict[str, int] = {}  # path -> snapshot that validated it
         self.macro_index: dict[str, set[str]] = {}  # macro name -> files defining it
+        self.undef_index: dict[str, set[str]] = {}  # macro name -> files undefining it
         self.epoch = 0
         self._gen = 0
 
@@ -195,6 +196,8 @@ class Store:
         self._checked[key] = snap.gen
         for name in facts.macros:
             self.macro_index.setdefault(name, set()).add(path)
+        for name in facts.undefs:
+            self.undef_index.setdefault(name, set()).add(path)
         return facts
 
     def cached_facts(self, path: str) -> Facts | None:

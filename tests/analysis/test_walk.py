@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 from adapter.command import Compile, classify
 from include_server.analysis import Analyzer, walk
@@ -39,3 +40,21 @@ def test_collector_left_off_when_it_was_off(tmp_path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_includes_under_branches_no_compile_takes_are_not_followed(tmp_path) -> None:
+    (tmp_path / "config.h").write_text("#define FEATURE 1\n")
+    (tmp_path / "a.h").write_text(
+        '#ifdef _MSC_VER\n#include "msvc.h"\n#endif\n'  # no compile with GCC defines _MSC_VER
+        '#ifdef FEATURE\n#include "maybe.h"\n#endif\n'  # read before or after config.h: both
+        '#if defined(__GNUC__) && !defined(_MSC_VER)\n#define H "gcc.h"\n'
+        '#else\n#define H "other.h"\n#endif\n#include H\n'
+    )
+    for name in ("msvc.h", "maybe.h", "gcc.h", "other.h"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "main.c").write_text('#include "a.h"\n#include "config.h"\n')
+    found = classify(["gcc", "-c", "main.c"], str(tmp_path), {})
+    assert isinstance(found, Compile)
+    shipped = {os.path.basename(p) for p in Analyzer().closure(found).files}
+    assert {"maybe.h", "gcc.h"} <= shipped
+    assert not {"msvc.h", "other.h"} & shipped
