@@ -82,6 +82,9 @@ class Expander:
         self._undone = undone
         self._defs: dict[str, Sequence[Macro]] = {}
         self._memo: dict[tuple[Tok, ...], list[Alt]] = {}
+        self._substituted: dict[
+            tuple[Macro, tuple[tuple[Tok, ...], ...], tuple[Tok, ...]], list[Alt]
+        ] = {}
         self._joins: dict[tuple[Choices, Choices], Choices | None] = {}
         self._choices: dict[Macro, Choices] = {}
         self._inerts: dict[Tok, bool] = {}
@@ -206,12 +209,16 @@ class Expander:
         groups: dict[tuple, list[tuple[tuple[Tok, ...], Runs]]] = {}
         if len(alts) < MIN_TEMPLATE:
             return {(): [(stream, []) for stream in alts]}
+        inerts = self._inerts  # known for nearly every token: no call per token
         for stream in alts:
             shape: list[Tok | None] = []
             runs: Runs = []
             start = -1
             for k, tok in enumerate(stream):
-                if self._inert(tok):
+                inert = inerts.get(tok)
+                if inert is None:
+                    inert = self._inert(tok)
+                if inert:
                     if start < 0:
                         start = k
                     continue
@@ -249,7 +256,13 @@ class Expander:
         varying = [r for r in range(len(first)) if any(runs[r] != first[r] for _, runs in group)]
         if len(group) < 2 or not varying:
             return None, [{} for _ in group]
-        used = [int(h[1:]) for stream, _ in group for t, _ in stream for h in _HOLES.findall(t)]
+        used = [
+            int(h[1:])
+            for stream, _ in group
+            for t, _ in stream
+            if _HOLE in t
+            for h in _HOLES.findall(t)
+        ]
         base = max(used, default=-1) + 1  # placeholders of enclosing templates stay apart
         holes = {r: f"{_HOLE}{base + n}" for n, r in enumerate(varying)}
         fills = [{holes[r]: runs[r] for r in varying} for _, runs in group]
@@ -315,15 +328,24 @@ class Expander:
         An argument is expanded once, on its own, with the macros whose replacements are still
         being read (their markers, ``active``) disabled as they are at the call; as in GCC, that
         one expansion stands wherever its parameter does.
+
+        Memoised by the call: the same invocation comes back in many streams (a fork's
+        alternatives share most of their tokens), and ``expand``'s memo only catches whole streams.
         """
+        key = (macro, tuple(args), active)
+        found = self._substituted.get(key)
+        if found is not None:
+            return found
         params = {p: n for n, p in enumerate(macro.params or ())}
         body = _va_opt(macro, args, params)
         expanded: dict[int, list[Alt]] = {}
         pieces: list[tuple[Tok, ...] | int] = []  # tokens, or the index of an expanded argument
+        pasting = False
         for k, text in enumerate(body):
             self._tick()
             if text == "##":
                 pieces.append((_PASTE,))
+                pasting = True
                 continue
             if text == "#" and macro.params is not None and k + 1 < len(body):
                 continue  # handled with the parameter that follows
@@ -342,8 +364,9 @@ class Expander:
         for picks, chosen in self._combinations(list(expanded.values())):
             pick = dict(zip(expanded, picks, strict=True))
             flat = [tok for p in pieces for tok in (pick[p] if type(p) is int else p)]
-            _widen(results, self._paste(tuple(flat)), chosen)
-        return list(results.items())
+            _widen(results, _pasted(flat) if pasting else tuple(flat), chosen)
+        found = self._substituted[key] = list(results.items())
+        return found
 
     def _combinations(
         self, options: list[list[Alt]]
@@ -369,11 +392,6 @@ class Expander:
             self._tick(len(grown))
             partial = grown
         return partial
-
-    def _paste(self, flat: tuple[Tok, ...]) -> tuple[Tok, ...]:
-        """Apply pending ``##`` pastes and drop placemarkers."""
-        pasted = _pasted(flat) if _PASTE in flat else flat
-        return tuple(tok for tok in pasted if tok[0] != _PLACEMARKER)
 
 
 def _filled(toks: tuple[Tok, ...], fill: dict[str, tuple[Tok, ...]]) -> tuple[Tok, ...]:
@@ -409,8 +427,9 @@ def _widen(found: dict[tuple[Tok, ...], Choices], toks: tuple[Tok, ...], needs: 
     found[toks] = needs if known is None else known & needs
 
 
-def _pasted(flat: tuple[Tok, ...]) -> list[Tok]:
-    """Join the tokens on either side of each pending ``##`` (placemarkers stay for the caller)."""
+def _pasted(flat: list[Tok]) -> tuple[Tok, ...]:
+    """Join the tokens on either side of each pending ``##`` and drop placemarkers (there are
+    none without a '##': only an empty argument next to one makes them)."""
     out: list[Tok] = []
     k = 0
     while k < len(flat):
@@ -430,7 +449,7 @@ def _pasted(flat: tuple[Tok, ...]) -> list[Tok]:
         if tok != _PASTE:
             out.append(tok)
         k += 1
-    return out
+    return tuple(tok for tok in out if tok[0] != _PLACEMARKER)
 
 
 def _va_opt(macro: Macro, args: list[tuple[Tok, ...]], params: dict[str, int]) -> tuple[str, ...]:
