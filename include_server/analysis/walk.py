@@ -391,6 +391,7 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if not gc.get_freeze_count():  # unfreezing would also thaw what someone else froze
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
