@@ -42,6 +42,19 @@ def test_collector_left_off_when_it_was_off(tmp_path) -> None:
         gc.enable()
 
 
+def test_walk_leaves_no_object_frozen_and_what_others_froze_frozen(tmp_path) -> None:
+    compile = _compile(tmp_path)
+    Analyzer().closure(compile)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # as a pre-fork server might
+    try:
+        frozen = gc.get_freeze_count()
+        Analyzer().closure(compile)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_includes_under_branches_no_compile_takes_are_not_followed(tmp_path) -> None:
     (tmp_path / "config.h").write_text("#define FEATURE 1\n")
     (tmp_path / "a.h").write_text(
