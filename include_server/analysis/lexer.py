@@ -1,4 +1,7 @@
-"""Read one file's preprocessor directives: includes, macro definitions and __has_include probes.
+"""Read one file's preprocessor directives: includes, macro definitions and probes.
+
+Probes are ``__has_include`` and ``#pragma GCC dependency``: files looked up as an include would
+be, shipped when found, but not read as source.
 
 Conditionals are deliberately not evaluated: every branch is taken, so the result is a superset of
 what the real preprocessor reads.  Their nesting and conditions are kept for each ``#define``,
@@ -25,7 +28,7 @@ from functools import cached_property
 # first character lets the regular expression engine skip ahead, three times faster than '^'.
 _DIRECTIVE = re.compile(
     rb"\n[ \t]*(?:#|%:|\?\?=)[ \t]*(include_next|include|import|define|undef"
-    rb"|ifndef|ifdef|if|elifndef|elifdef|elif|else|endif)\b"
+    rb"|ifndef|ifdef|if|elifndef|elifdef|elif|else|endif|pragma(?=[ \t]+GCC[ \t]+dependency))\b"
     rb"([^\\\n]*(?:\\(?:\r?\n|.)[^\\\n]*)*)"
 )
 _SPLICE = re.compile(rb"\\\r?\n")
@@ -40,6 +43,9 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _HAS_INCLUDE = re.compile(r"\b__has_include(_next)?(?:__)?\s*\(")
+# '#pragma GCC dependency "file"': the compiler looks the file up as an #include would and stops
+# when it is missing, but reads none of it: a probe (shipped, not walked), not an include.
+_DEPENDENCY = re.compile(r"\s*GCC\s+dependency\b")
 _LITERAL_NAME = re.compile(r'\s*(?:"([^"\n]*)"|<([^>\n]*)>)')
 _MACRO_NAME = re.compile(r"\s*([^\W\d]\w*)(\()?")
 # '#ifndef G' or '#if !defined(G)': the opening of an include guard if '#define G' follows.
@@ -69,6 +75,7 @@ _NAMES = {
         "elif",
         "else",
         "endif",
+        "pragma",
     ]
 }
 _BARE = frozenset({"else", "endif"})  # what follows them is not read
@@ -289,6 +296,9 @@ def scan(data: bytes) -> Facts:
         counted = offset + 1
         if probes:
             facts.probes.extend(_probes(rest, line))
+        if name == "pragma":
+            facts.probes.extend(_dependency(rest, line))
+            continue
         if name in ("define", "if", "elif"):
             continue
         directive = _include(name, rest, line)
@@ -378,6 +388,17 @@ def _probes(rest: str, line: int) -> list[Directive]:
         if tokens:
             found.append(Directive(kind, "", "", tuple(tokens), line))
     return found
+
+
+def _dependency(rest: str, line: int) -> list[Directive]:
+    """The file a ``#pragma GCC dependency`` names, as a literal ``__has_include`` probe."""
+    m = _DEPENDENCY.match(rest)
+    literal = _LITERAL_NAME.match(rest, m.end()) if m else None
+    if literal is None:
+        return []
+    quoted, angled = literal.groups()
+    form, name = ('"', quoted) if quoted is not None else ("<", angled)
+    return [Directive("has_include", form, name, (), line)]
 
 
 def _balanced(tokens: list[str]) -> list[str]:
