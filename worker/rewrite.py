@@ -174,15 +174,27 @@ def _tokens(rule: bytes) -> list[bytes]:
 
 def depfile_inputs(data: bytes) -> list[str]:
     """The files a dependency file's first rule names as read, unescaped (make's quoting)."""
-    names = _tokens(data[: _first_rule_end(data)])
-    colon = next((i for i, n in enumerate(names) if n.endswith(b":")), len(names))
+    rule = _first_rule(data)
     return [
         n.replace(b"\\ ", b" ")
         .replace(b"\\#", b"#")
         .replace(b"$$", b"$")
         .decode("utf-8", "surrogateescape")
-        for n in names[colon + 1 :]
+        for n in (rule[1] if rule else [])
     ]
+
+
+def _first_rule(data: bytes) -> tuple[list[bytes], list[bytes], int] | None:
+    """A dependency file's first rule: (targets, prerequisites, offset just past it), names as
+    written; None when it has no ':' (not a make rule)."""
+    end = _first_rule_end(data)
+    names = _tokens(data[:end])
+    colon = next((i for i, n in enumerate(names) if n.endswith(b":")), None)
+    if colon is None:
+        return None
+    targets = names[: colon + 1]
+    targets[-1] = targets[-1][:-1]  # 'a.o:' or a ':' of its own
+    return [t for t in targets if t], names[colon + 1 :], end
 
 
 def _first_rule_end(text: bytes) -> int:
@@ -250,32 +262,23 @@ def retarget_depfile(data: bytes, targets: list[bytes], family: str) -> bytes:
 
     The result cache serves one compile's dependency file to another that names another object.
     """
-    end = _first_rule_end(data)
-    names = _tokens(data[:end])
-    colon = next((i for i, n in enumerate(names) if n.endswith(b":")), None)
-    if colon is None:
+    rule = _first_rule(data)
+    if rule is None or rule[0] == targets:
         return data
-    old = names[: colon + 1]
-    old[-1] = old[-1][:-1]
-    if [n for n in old if n] == targets:
-        return data
+    _, deps, end = rule
     layout = _clang_layout if family == "clang" else _gcc_layout
-    return layout(targets, names[colon + 1 :]) + data[end:]
+    return layout(targets, deps) + data[end:]
 
 
 def rewrite_depfile(data: bytes, root: str, family: str) -> bytes:
     """A dependency file with client paths, wrapped as the compiler would have wrapped it."""
     if root.encode() not in data:
         return data
-    end = _first_rule_end(data)
-    names = [strip_root(n, root) for n in _tokens(data[:end])]
-    colon = next((i for i, n in enumerate(names) if n.endswith(b":")), None)
-    if colon is None:  # not a make rule after all: plain replacement is the best we can do
+    rule = _first_rule(data)
+    if rule is None:  # not a make rule after all: plain replacement is the best we can do
         return strip_root(data, root)
-    targets = names[: colon + 1]
-    targets[-1] = targets[-1][:-1]
-    if not targets[-1]:
-        targets.pop()
-    deps = names[colon + 1 :]
+    targets, deps, end = rule
+    targets = [strip_root(n, root) for n in targets]
+    deps = [strip_root(n, root) for n in deps]
     layout = _clang_layout if family == "clang" else _gcc_layout
     return layout(targets, deps) + strip_root(data[end:], root)
