@@ -289,23 +289,23 @@ def _input_list(rewritten: Rewritten, depfiles: set[str], tmpdir: str) -> set[st
     return {ours}
 
 
-def _refuse_unlisted(req: JobRequest, root: str, cwd: str, listing: bytes, run) -> None:
-    """409 unlisted_input for a successful compile that read an unlisted file (the client
-    compiles it itself); a failed compile's errors are answered as they are."""
-    if listing and run.exit == 0:
-        path = _unlisted_input(req, root, cwd, listing)
-        if path is not None:
-            raise Refusal(409, wire.UNLISTED_INPUT, path=path)
-
-
-def _unlisted_input(req: JobRequest, root: str, cwd: str, listing: bytes) -> str | None:
-    """The first file the compiler read that the job neither sent nor listed as verified.
+def _refuse_unlisted(req: JobRequest, root: str, cwd: str, listings: list[bytes]) -> None:
+    """409 unlisted_input when the compile read a file the job did not list (the client then
+    compiles it itself).
 
     The job root holds only what the client sent, so a file read from outside it is the
     worker's own: fine for a system header the client listed (its digest was checked), but any
     other means the client's include analysis missed it and the object may differ from a
     local compile.
     """
+    for listing in listings:
+        path = _unlisted_input(req, root, cwd, listing)
+        if path is not None:
+            raise Refusal(409, wire.UNLISTED_INPUT, path=path)
+
+
+def _unlisted_input(req: JobRequest, root: str, cwd: str, listing: bytes) -> str | None:
+    """The first file a dependency list names that is neither in the root nor verified."""
     verified, in_root = req.verified, root + "/"
     for name in depfile_inputs(listing):
         if name in verified or (name.startswith(in_root) and "/." not in name):
@@ -399,18 +399,19 @@ def run_job(engine: Engine, header: dict, sent: dict[str, bytes], started: float
         argv = [compiler.path, *rewritten.argv]
         run = engine.sandbox.run(argv, jobdir, cwd, env, engine.limits, written)
         collect_start = time.monotonic()
-        files = []
+        files, listed = [], []
         for path, mapped in outputs.items():
             data = _read_output(root_path, mapped)
             if data is None:
                 continue
+            if mapped in listings:
+                listed.append(data)
             if mapped in depfiles:
-                _refuse_unlisted(req, root_path, cwd, data if mapped in listings else b"", run)
                 data = rewrite_depfile(data, root_path, compiler.family)
             files.append((path, data))
-        ours = listings - depfiles  # the listing the job was given
-        if ours and run.exit == 0:
-            _refuse_unlisted(req, root_path, cwd, _read_output(tmpdir, ours.pop()) or b"", run)
+        listed += [_read_output(tmpdir, ours) or b"" for ours in listings - depfiles]
+        if run.exit == 0:  # a failed compile's errors are answered as they are
+            _refuse_unlisted(req, root_path, cwd, listed)
         stdout, stderr = strip_root(run.stdout, root_path), strip_root(run.stderr, root_path)
         now = time.monotonic()
         times = {
