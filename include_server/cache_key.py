@@ -180,14 +180,19 @@ def _redefined_time_macros(compile: Compile) -> bool:
     return _TIME_MACROS.issubset(defined)
 
 
+def _writes_debug_info(compile: Compile) -> bool:
+    """Whether any option asks for debug info (any ``-g`` but ``-g0``): it names folders."""
+    return any(
+        token.startswith("-g") and token != "-g0" for arg in compile.parsed for token in arg.tokens
+    )
+
+
 def _records_cwd(compile: Compile, env: dict[str, str]) -> bool:
     """Whether the working folder can reach the outputs (see the module docstring, point 4)."""
-    for arg in compile.parsed:
-        for token in arg.tokens:
-            if token.startswith("-g") and token != "-g0":
-                return True
-            if compile.cwd in token:
-                return True
+    if _writes_debug_info(compile):
+        return True
+    if any(compile.cwd in token for arg in compile.parsed for token in arg.tokens):
+        return True
     return any(compile.cwd in env[k] for k in _SEARCH_ENV if k in env)
 
 
@@ -227,15 +232,15 @@ def base_folder(compile: Compile, setting: str) -> str | None:
 
 def _debug_info_free_of(compile: Compile, base: str) -> bool:
     """Whether the object's debug info, if any, cannot name ``base`` (mapped by a prefix map)."""
-    debug = mapped = False
+    if not _writes_debug_info(compile):
+        return True
     for arg in compile.parsed:
         for token in arg.tokens:
-            if token.startswith("-g"):
-                debug = token != "-g0"
-            elif token.startswith(_PREFIX_MAPS):
+            if token.startswith(_PREFIX_MAPS):
                 old = token.split("=", 2)[1].rstrip("/")
-                mapped = mapped or (old != "" and (base == old or base.startswith(old + "/")))
-    return mapped or not debug
+                if old and (base == old or base.startswith(old + "/")):
+                    return True
+    return False
 
 
 def _rep(path: str, cwd: str) -> str:
