@@ -340,10 +340,7 @@ def _include(kind: str, rest: str, line: int) -> Directive | None:
     """Parse what follows ``#include``: a literal header name or tokens to macro-expand."""
     literal = _LITERAL_NAME.match(rest)
     if literal is not None:
-        quoted, angled = literal.groups()
-        if quoted is not None:
-            return Directive(kind, '"', quoted, (), line)
-        return Directive(kind, "<", angled, (), line)
+        return _literal(kind, literal, line)
     tokens = tuple(tokenize(rest))
     if not tokens:
         return None
@@ -380,9 +377,7 @@ def _probes(rest: str, line: int) -> list[Directive]:
         kind = "has_include_next" if m.group(1) else "has_include"
         literal = _LITERAL_NAME.match(rest, m.end())
         if literal is not None:
-            quoted, angled = literal.groups()
-            form, name = ('"', quoted) if quoted is not None else ("<", angled)
-            found.append(Directive(kind, form, name, (), line))
+            found.append(_literal(kind, literal, line))
             continue
         tokens = _balanced(tokenize(rest[m.end() :]))
         if tokens:
@@ -394,11 +389,15 @@ def _dependency(rest: str, line: int) -> list[Directive]:
     """The file a ``#pragma GCC dependency`` names, as a literal ``__has_include`` probe."""
     m = _DEPENDENCY.match(rest)
     literal = _LITERAL_NAME.match(rest, m.end()) if m else None
-    if literal is None:
-        return []
+    return [] if literal is None else [_literal("has_include", literal, line)]
+
+
+def _literal(kind: str, literal: re.Match[str], line: int) -> Directive:
+    """The directive for a ``"name"`` or ``<name>`` matched by ``_LITERAL_NAME``."""
     quoted, angled = literal.groups()
-    form, name = ('"', quoted) if quoted is not None else ("<", angled)
-    return [Directive("has_include", form, name, (), line)]
+    if quoted is not None:
+        return Directive(kind, '"', quoted, (), line)
+    return Directive(kind, "<", angled, (), line)
 
 
 def _balanced(tokens: list[str]) -> list[str]:
