@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from include_server.analysis.lexer import Facts, Frame, Macro, tokenize
-from include_server.analysis.macros import Expander, Overflow
+from include_server.analysis.macros import Expander, Overflow, is_ident
 
 # Macros the compiler computes where they are read: never one state for the whole compile.
 _DYNAMIC = frozenset(
@@ -242,7 +242,7 @@ class Conditions:
             return None, open_names
         texts = [text for text, _ in alts[0][0]] if len(alts) == 1 else []
         for k, text in enumerate(texts):
-            if _is_ident(text):
+            if is_ident(text):
                 if text in _NOT_ZERO:
                     return None, open_names
                 if texts[k + 1 : k + 2] == ["("]:
@@ -323,9 +323,9 @@ def _defined_name(toks: list[str], k: int) -> tuple[str, int]:
     """The name of ``defined X`` / ``defined(X)`` at ``toks[k]`` and where it ends ("" if none)."""
     if toks[k] != "defined":
         return "", k
-    if toks[k + 1 : k + 2] == ["("] and toks[k + 3 : k + 4] == [")"] and _is_ident(toks[k + 2]):
+    if toks[k + 1 : k + 2] == ["("] and toks[k + 3 : k + 4] == [")"] and is_ident(toks[k + 2]):
         return toks[k + 2], k + 4
-    if k + 1 < len(toks) and _is_ident(toks[k + 1]):
+    if k + 1 < len(toks) and is_ident(toks[k + 1]):
         return toks[k + 1], k + 2
     return "", k
 
@@ -348,10 +348,6 @@ def _defined(toks: list[str], state: Callable[[str], tuple[Macro, ...]]) -> list
 @lru_cache(maxsize=4096)
 def _tokens(condition: str) -> list[str]:
     return tokenize(condition)
-
-
-def _is_ident(text: str) -> bool:
-    return text[:1].isalpha() or text[:1] == "_"
 
 
 class _Undecidable(Exception):

@@ -62,7 +62,8 @@ class _Opaque(Exception):
         self.hole = _HOLES.search(text).group()  # type: ignore[union-attr]
 
 
-def _is_ident(text: str) -> bool:
+def is_ident(text: str) -> bool:
+    """Whether a token is an identifier (a macro name can only be one)."""
     return text[:1].isalpha() or text[:1] == "_"
 
 
@@ -94,7 +95,7 @@ class Expander:
         """The definitions of an identifier (none for other tokens), asked of the lookup once."""
         found = self._defs.get(text)
         if found is None:
-            found = self._defs[text] = self._lookup(text) if _is_ident(text) else ()
+            found = self._defs[text] = self._lookup(text) if is_ident(text) else ()
         return found
 
     def _joined(self, a: Choices, b: Choices) -> Choices | None:
@@ -563,7 +564,7 @@ def spelled_names(
     """Fallback: every string and ``<...>`` spelled in any definition reachable from ``tokens``."""
     names: set[tuple[str, str]] = set()
     seen: set[str] = set()
-    todo = [t for t in tokens if _is_ident(t)]
+    todo = [t for t in tokens if is_ident(t)]
     while todo:
         name = todo.pop()
         if name in seen:
@@ -572,7 +573,7 @@ def spelled_names(
         for macro in lookup(name):
             body = macro.body
             for k, text in enumerate(body):
-                if _is_ident(text):
+                if is_ident(text):
                     todo.append(text)
                 elif len(text) >= 2 and text[0] == '"' and text[-1] == '"':
                     names.add(('"', text[1:-1]))
